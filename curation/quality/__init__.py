@@ -1,0 +1,1 @@
+"""Quality stages: filters that drop documents and taggers that score them."""

@@ -1,0 +1,125 @@
+"""The stage interface: every stage takes a batch and says what it kept, dropped and counted.
+
+Modelled on DataTrove's ``BaseFilter`` (one ``keep`` method for the common case, counters in
+the base class) with Dolma's versioned names: a registered name never changes meaning.
+
+Example:
+    >>> class ShortDocs(Filter):
+    ...     name = "short_docs"
+    ...     def __init__(self, min_chars: int = 10):
+    ...         self.min_chars = min_chars
+    ...     def keep(self, doc):
+    ...         return len(doc.text) >= self.min_chars or (False, "too_short")
+    >>> result = ShortDocs()([Document("a", "tiny"), Document("b", "long enough text")])
+    >>> [d.id for d in result.kept], [(d.doc.id, d.reason) for d in result.dropped]
+    (['b'], [('a', 'too_short')])
+"""
+
+from __future__ import annotations
+
+import importlib
+from abc import ABC, abstractmethod
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import pyarrow as pa
+
+from curation.document import Document
+from curation.errors import CurationError
+
+
+@dataclass(slots=True)
+class Dropped:
+    """A document a stage removed, with the reason and any stage-specific columns."""
+
+    doc: Document
+    stage: str
+    reason: str
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class StageResult:
+    """What a stage did to one batch."""
+
+    kept: list[Document]
+    dropped: list[Dropped]
+    counters: Counter[str] = field(default_factory=Counter)
+
+
+class Stage(ABC):
+    """A pipeline stage: a deterministic callable over a batch of documents.
+
+    Subclasses set ``name`` and implement :meth:`process`. They declare the attributes they add
+    to kept documents (``attributes``) and the extra columns of their removed rows
+    (``removed_columns``) so shard and removed-file schemas are known before the first batch.
+    """
+
+    name: ClassVar[str]
+    attributes: ClassVar[dict[str, pa.DataType]] = {}
+    removed_columns: ClassVar[dict[str, pa.DataType]] = {}
+
+    def __call__(self, batch: list[Document]) -> StageResult:
+        result = self.process(batch)
+        result.counters["docs_in"] += len(batch)
+        result.counters["docs_out"] += len(result.kept)
+        for dropped in result.dropped:
+            result.counters[f"dropped/{dropped.reason}"] += 1
+        return result
+
+    @abstractmethod
+    def process(self, batch: list[Document]) -> StageResult:
+        """Return the kept documents, the dropped ones with reasons, and stage counters."""
+
+
+class Filter(Stage):
+    """A stage that keeps or drops each document on its own: implement :meth:`keep`."""
+
+    def process(self, batch: list[Document]) -> StageResult:
+        kept: list[Document] = []
+        dropped: list[Dropped] = []
+        for doc in batch:
+            verdict = self.keep(doc)
+            ok, reason = (verdict, self.name) if isinstance(verdict, bool) else verdict
+            if ok:
+                kept.append(doc)
+            else:
+                dropped.append(Dropped(doc, self.name, reason))
+        return StageResult(kept, dropped)
+
+    @abstractmethod
+    def keep(self, doc: Document) -> bool | tuple[bool, str]:
+        """True to keep; False or ``(False, reason)`` to drop."""
+
+
+def builtin_stages() -> dict[str, type[Stage]]:
+    """The stages known by short name. Imported lazily so heavy stages cost nothing unused."""
+    from curation.quality.length import LengthFilter
+
+    return {cls.name: cls for cls in (LengthFilter,)}
+
+
+def resolve_stage(name: str) -> type[Stage]:
+    """A built-in stage by name, or any Stage subclass as ``package.module:ClassName``."""
+    known = builtin_stages()
+    if name in known:
+        return known[name]
+    if ":" in name:
+        module_name, _, class_name = name.partition(":")
+        try:
+            cls = getattr(importlib.import_module(module_name), class_name)
+        except (ImportError, AttributeError) as exc:
+            raise CurationError(f"cannot import stage {name!r}: {exc}") from None
+        if isinstance(cls, type) and issubclass(cls, Stage):
+            return cls
+        raise CurationError(f"{name!r} is not a curation.Stage subclass")
+    raise CurationError(f"unknown stage {name!r}; built-in stages: {', '.join(sorted(known))}")
+
+
+def build_stage(name: str, params: dict[str, Any]) -> Stage:
+    cls = resolve_stage(name)
+    try:
+        return cls(**params)
+    except TypeError as exc:
+        raise CurationError(f"bad parameters for stage {name!r}: {exc}") from None
