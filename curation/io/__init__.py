@@ -1,0 +1,1 @@
+"""Corpus input and output: streaming readers with quarantine, atomic Parquet writers."""

@@ -1,0 +1,133 @@
+"""Atomic, rolling Parquet writers.
+
+Every file is written under a ``.tmp`` name and renamed only when complete, so a crash never
+leaves a partial file under a final name (DataTrove's weak spot, STYLE.md).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+
+@dataclass(slots=True)
+class FileInfo:
+    """One finished file, as the manifest lists it."""
+
+    path: Path
+    rows: int
+    tokens: int
+    text_bytes: int
+    file_bytes: int
+    sha256: str
+
+
+def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+class RollingParquetWriter:
+    """Write tables to ``DIR/PREFIX-00000.parquet``, ``-00001``... rolling over at a target size.
+
+    Rows are buffered until ``row_group_bytes`` of text is pending and then written as one row
+    group, so row groups are sized by content rather than by however the caller batched rows.
+
+    Args:
+        directory: Output folder (created).
+        prefix: File name prefix.
+        schema: Arrow schema of every file.
+        target_bytes: Close a file once it holds this many text bytes (``None``: never).
+        target_tokens: Close a file once it holds this many tokens (``None``: never).
+        row_group_bytes: Text bytes per row group.
+        compression: Parquet codec; ``compression_level`` its level.
+    """
+
+    def __init__(self, directory: Path, prefix: str, schema: pa.Schema, *, target_bytes: int | None = None,
+                 target_tokens: int | None = None, row_group_bytes: int = 32 << 20,
+                 compression: str = "zstd", compression_level: int | None = 3):
+        self.directory = Path(directory)
+        self.prefix = prefix
+        self.schema = schema
+        self.target_bytes = target_bytes
+        self.target_tokens = target_tokens
+        self.row_group_bytes = row_group_bytes
+        self.compression = compression
+        self.compression_level = compression_level
+        self.files: list[FileInfo] = []
+        self._writer: pq.ParquetWriter | None = None
+        self._tmp: Path | None = None
+        self._pending: list[pa.Table] = []
+        self._pending_bytes = 0
+        self._rows = self._tokens = self._text_bytes = 0
+
+    def write(self, table: pa.Table, text_bytes: int, tokens: int = 0) -> None:
+        """Append rows; ``text_bytes`` and ``tokens`` are what they add toward the targets."""
+        if table.num_rows == 0:
+            return
+        self._pending.append(table)
+        self._pending_bytes += text_bytes
+        self._rows += table.num_rows
+        self._tokens += tokens
+        self._text_bytes += text_bytes
+        if self._pending_bytes >= self.row_group_bytes:
+            self._flush()
+        if (self.target_bytes is not None and self._text_bytes >= self.target_bytes) or (
+            self.target_tokens is not None and self._tokens >= self.target_tokens
+        ):
+            self._roll()
+
+    def close(self) -> list[FileInfo]:
+        """Finish the current file; return every file written, in order."""
+        self._roll()
+        return self.files
+
+    def abort(self) -> None:
+        """Drop the unfinished file (on error), keeping the finished ones."""
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+        if self._tmp is not None and self._tmp.exists():
+            self._tmp.unlink()
+        self._pending, self._pending_bytes = [], 0
+
+    def _flush(self) -> None:
+        if not self._pending:
+            return
+        table = pa.concat_tables(self._pending).cast(self.schema)
+        if self._writer is None:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            final = self._final_path(len(self.files))
+            self._tmp = final.with_name(final.name + ".tmp")
+            self._writer = pq.ParquetWriter(
+                self._tmp, self.schema, compression=self.compression, compression_level=self.compression_level,
+            )
+        self._writer.write_table(table, row_group_size=table.num_rows)
+        self._pending, self._pending_bytes = [], 0
+
+    def _roll(self) -> None:
+        self._flush()
+        if self._writer is None:
+            return
+        self._writer.close()
+        self._writer = None
+        final = self._final_path(len(self.files))
+        assert self._tmp is not None
+        with open(self._tmp, "rb+") as fh:
+            os.fsync(fh.fileno())
+        os.replace(self._tmp, final)
+        self.files.append(FileInfo(final, self._rows, self._tokens, self._text_bytes, final.stat().st_size,
+                                   sha256_file(final)))
+        self._tmp = None
+        self._rows = self._tokens = self._text_bytes = 0
+
+    def _final_path(self, index: int) -> Path:
+        return self.directory / f"{self.prefix}-{index:05d}.parquet"
