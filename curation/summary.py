@@ -1,0 +1,63 @@
+"""Run accounting: per-stage funnel (docs, bytes, tokens, time), drop and quarantine reasons."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+@dataclass
+class StageStats:
+    """What one stage did over the whole run."""
+
+    stage: str
+    docs_in: int = 0
+    docs_out: int = 0
+    bytes_in: int | None = 0  # None for the reader: raw record bytes are not text bytes
+    bytes_out: int = 0
+    tokens_out: int | None = None  # known for the final stage (the shards)
+    tokens_dropped: int | None = None  # counted on removed/ texts once the tokenizer exists
+    seconds: float = 0.0
+    reasons: Counter[str] = field(default_factory=Counter)
+
+    def to_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["reasons"] = dict(sorted(self.reasons.items()))
+        return out
+
+
+def utf8_bytes(texts: list[str]) -> int:
+    return sum(len(t.encode("utf-8")) for t in texts)
+
+
+def _mb(n: int | None) -> str:
+    return "-" if n is None else f"{n / 1e6:,.2f}"
+
+
+def _num(n: int | None) -> str:
+    return "-" if n is None else f"{n:,}"
+
+
+def format_table(stages: list[StageStats]) -> str:
+    """A plain-text funnel table, one row per stage."""
+    header = ["stage", "docs in", "docs out", "dropped", "MB in", "MB out", "tokens out", "tokens dropped", "seconds"]
+    rows = [header] + [
+        [s.stage, _num(s.docs_in), _num(s.docs_out), _num(s.docs_in - s.docs_out), _mb(s.bytes_in), _mb(s.bytes_out),
+         _num(s.tokens_out), _num(s.tokens_dropped), f"{s.seconds:.2f}"]
+        for s in stages
+    ]
+    widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
+    lines = [
+        "  ".join(cell.ljust(w) if i == 0 else cell.rjust(w) for i, (cell, w) in enumerate(zip(row, widths)))
+        for row in rows
+    ]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def format_reasons(title: str, reasons: Counter[str]) -> str:
+    if not reasons:
+        return f"{title}: none"
+    width = max(len(r) for r in reasons)
+    return "\n".join([f"{title}:"] + [f"  {r.ljust(width)}  {n:>10,}" for r, n in sorted(reasons.items())])
