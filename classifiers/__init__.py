@@ -1,0 +1,1 @@
+"""Quality classifier training, evaluation and model files (see the quality-filtering issue)."""

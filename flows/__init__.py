@@ -1,0 +1,1 @@
+"""Prefect flows: thin orchestration over the curation library (see the orchestration issue)."""

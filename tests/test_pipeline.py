@@ -1,0 +1,118 @@
+"""End-to-end runs on sample_data: shards, token counts, manifest, determinism, quarantine."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import duckdb
+import pyarrow.parquet as pq
+import pytest
+from tokenizers import Tokenizer
+
+from curation.config import load_config
+from curation.errors import CurationError
+from curation.pipeline import run
+
+from conftest import MESSY, SAMPLE, small_config
+
+
+def test_outputs_exist(sample_run):
+    out = sample_run.output_dir
+    for name in ("manifest.json", "summary.json", "config.json", "tokenizer/tokenizer.json"):
+        assert (out / name).is_file(), name
+    assert not (out / "staging").exists()
+    assert list((out / "shards").glob("*.tmp")) == []
+
+
+def test_token_counts_are_exact(sample_run):
+    out = sample_run.output_dir
+    tok = Tokenizer.from_file(str(out / "tokenizer" / "tokenizer.json"))
+    checked = 0
+    for shard in sorted((out / "shards").glob("shard-*.parquet")):
+        table = pq.read_table(shard, columns=["text", "token_count"])
+        for text, count in zip(table.column("text").to_pylist(), table.column("token_count").to_pylist()):
+            assert count == len(tok.encode(text).ids)
+            checked += 1
+    assert checked == sample_run.manifest["total_documents"] > 1000
+
+
+def test_duckdb_and_manifest_agree(sample_run):
+    out = sample_run.output_dir
+    manifest = json.loads((out / "manifest.json").read_text())
+    (total, rows), = duckdb.sql(f"SELECT sum(token_count), count(*) FROM '{out}/shards/*.parquet'").fetchall()
+    assert total == manifest["total_tokens"] and rows == manifest["total_documents"]
+    assert len(manifest["shards"]) >= 2  # target_tokens=1M in the fixture splits the sample
+    for shard in manifest["shards"]:
+        meta = pq.ParquetFile(out / shard["path"]).metadata
+        assert meta.num_rows == shard["rows"]
+        assert meta.row_group(0).column(0).compression == "ZSTD"
+        assert shard["tokens"] <= 1_000_000 + 200_000  # closes within one batch of the target
+    schema = pq.read_schema(out / manifest["shards"][0]["path"])
+    assert schema.names[:4] == ["id", "text", "source", "token_count"]
+
+
+def test_quarantine_and_removed_are_accounted(sample_run):
+    out = sample_run.output_dir
+    summary = json.loads((out / "summary.json").read_text())
+    quarantine = pq.read_table(out / "quarantine").to_pylist()
+    assert sorted({q["reason"] for q in quarantine}) == sorted(summary["quarantined"])
+    assert {q["id"] for q in quarantine} >= {"messy-null", "messy-number", "messy-empty", "messy-ok"}
+    removed = pq.read_table(out / "removed")
+    assert set(removed.column("stage").to_pylist()) == {"length"}
+    read, length = summary["stages"]
+    assert read["docs_in"] == read["docs_out"] + len(quarantine)
+    assert length["docs_in"] == read["docs_out"]
+    assert length["docs_in"] - length["docs_out"] == removed.num_rows == sum(length["reasons"].values())
+    assert length["docs_out"] == summary["total_documents"]
+    assert length["tokens_dropped"] > 0 and length["tokens_out"] == summary["total_tokens"]
+
+
+def test_two_runs_are_byte_identical(sample_run, tmp_path):
+    config = small_config(shards={"target_tokens": 1_000_000})
+    again = run([str(SAMPLE), str(MESSY)], tmp_path / "again", config, progress=False)
+    a, b = sample_run.output_dir, again.output_dir
+    assert (a / "manifest.json").read_bytes() == (b / "manifest.json").read_bytes()
+    shards = sorted(p.name for p in (a / "shards").iterdir())
+    assert shards == sorted(p.name for p in (b / "shards").iterdir())
+    for name in shards:
+        assert (a / "shards" / name).read_bytes() == (b / "shards" / name).read_bytes()
+    assert (a / "tokenizer/tokenizer.json").read_bytes() == (b / "tokenizer/tokenizer.json").read_bytes()
+
+
+def test_reuse_tokenizer_and_yaml_config(sample_run, tmp_path):
+    given = sample_run.output_dir / "tokenizer" / "tokenizer.json"
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(f"tokenizer:\n  path: {given}\nstages:\n  - length: {{min_words: 200}}\n")
+    config = load_config(cfg)
+    result = run([str(SAMPLE)], tmp_path / "out", config, progress=False)
+    assert result.summary["tokenizer"]["source"].startswith("given")
+    assert result.manifest["tokenizer"]["sha256"] == sample_run.manifest["tokenizer"]["sha256"]
+    assert json.loads((tmp_path / "out" / "config.json").read_text())["stages"][0]["params"] == {"min_words": 200}
+    assert result.manifest["total_documents"] < sample_run.manifest["total_documents"]
+
+
+def test_no_documents_is_an_error(tmp_path):
+    only_bad = tmp_path / "bad.jsonl"
+    only_bad.write_text('{"id": 1}\n{broken\n')
+    with pytest.raises(CurationError, match="no documents to shard: 0 read, 2 quarantined"):
+        run([str(only_bad)], tmp_path / "out", small_config(), progress=False)
+    assert len(pq.read_table(tmp_path / "out" / "quarantine")) == 2
+
+
+def test_config_errors_are_clear(tmp_path):
+    bad = tmp_path / "c.toml"
+    bad.write_text("[tokenizer]\nvocab_sise = 100\n")
+    with pytest.raises(CurationError, match="invalid config: tokenizer.vocab_sise"):
+        load_config(bad)
+    with pytest.raises(CurationError, match="config file not found"):
+        load_config(tmp_path / "missing.yaml")
+
+
+def test_rerun_into_same_folder_replaces_outputs(tmp_path):
+    out = tmp_path / "out"
+    run([str(MESSY), str(SAMPLE)], out, small_config(shards={"target_tokens": 500_000}), progress=False)
+    first = len(list((out / "shards").iterdir()))
+    result = run([str(SAMPLE)], out, small_config(), progress=False)
+    assert first > 1 and len(list((out / "shards").iterdir())) == len(result.manifest["shards"]) == 1
+    shutil.rmtree(out)

@@ -1,0 +1,69 @@
+"""The stage interface: filters, counters, stage chaining by name, custom stages by module path."""
+
+from __future__ import annotations
+
+import pyarrow as pa
+import pytest
+
+from curation import Document, Dropped, Filter, Stage, StageResult
+from curation.errors import CurationError
+from curation.quality.length import LengthFilter
+from curation.stage import build_stage
+
+
+def test_length_filter_bounds_and_counters():
+    docs = [Document("short", "one two three"), Document("ok", " ".join(["w"] * 50)),
+            Document("long", " ".join(["w"] * 101))]
+    result = LengthFilter(min_words=50, max_words=100)(docs)
+    assert [d.id for d in result.kept] == ["ok"]
+    assert [(d.doc.id, d.stage, d.reason) for d in result.dropped] == [
+        ("short", "length", "too_few_words"), ("long", "length", "too_many_words")]
+    assert result.counters == {"docs_in": 3, "docs_out": 1, "dropped/too_few_words": 1, "dropped/too_many_words": 1}
+
+
+def test_length_filter_rejects_bad_bounds():
+    with pytest.raises(ValueError):
+        LengthFilter(min_words=10, max_words=5)
+
+
+class Shouty(Filter):
+    """Drops documents in capitals; a test-only custom filter."""
+
+    name = "shouty"
+
+    def keep(self, doc):
+        return not doc.text.isupper() or (False, "all_caps")
+
+
+class Tagger(Stage):
+    """Adds an attribute and drops odd ids with a custom column; a test-only custom stage."""
+
+    name = "tagger"
+    attributes = {"n_chars": pa.int64()}
+    removed_columns = {"note": pa.string()}
+
+    def process(self, batch):
+        kept, dropped = [], []
+        for doc in batch:
+            doc.attributes["n_chars"] = len(doc.text)
+            if doc.id.endswith("odd"):
+                dropped.append(Dropped(doc, self.name, "odd_id", {"note": f"id {doc.id}"}))
+            else:
+                kept.append(doc)
+        return StageResult(kept, dropped)
+
+
+def test_custom_stages_by_module_path():
+    stage = build_stage("test_stage:Shouty", {})
+    assert isinstance(stage, Shouty)
+    result = stage([Document("a", "QUIET PLEASE"), Document("b", "Quiet please")])
+    assert [d.reason for d in result.dropped] == ["all_caps"] and [d.id for d in result.kept] == ["b"]
+
+
+def test_build_stage_errors_are_one_line():
+    with pytest.raises(CurationError, match="unknown stage 'nope'"):
+        build_stage("nope", {})
+    with pytest.raises(CurationError, match="bad parameters for stage 'length'"):
+        build_stage("length", {"min_chars": 3})
+    with pytest.raises(CurationError, match="not a curation.Stage"):
+        build_stage("curation.config:PipelineConfig", {})
