@@ -228,6 +228,7 @@ class Run:
                         stats.docs_in += len(docs)
                         stats.bytes_in += nbytes
                         stats.reasons.update(d.reason for d in result.dropped)
+                        stats.add_counters(result.counters)
                         if result.dropped:
                             table = _removed_table(result.dropped, self.removed_schema, cfg.output.keep_removed_text)
                             removed.write(table, utf8_bytes([d.doc.text for d in result.dropped]))

@@ -20,10 +20,18 @@ class StageStats:
     tokens_dropped: int | None = None  # counted on removed/ texts once the tokenizer exists
     seconds: float = 0.0
     reasons: Counter[str] = field(default_factory=Counter)
+    counters: Counter[str] = field(default_factory=Counter)  # the stage's own, e.g. pii/EMAIL_ADDRESS
+
+    def add_counters(self, counters: Counter[str]) -> None:
+        """Keep a stage's own counters; the funnel and drop reasons are counted by the runner."""
+        for key, value in counters.items():
+            if key not in ("docs_in", "docs_out") and not key.startswith("dropped/"):
+                self.counters[key] += value
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
         out["reasons"] = dict(sorted(self.reasons.items()))
+        out["counters"] = dict(sorted(self.counters.items()))
         return out
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections import Counter
+
 import pyarrow as pa
 import pytest
 
@@ -50,7 +52,7 @@ class Tagger(Stage):
                 dropped.append(Dropped(doc, self.name, "odd_id", {"note": f"id {doc.id}"}))
             else:
                 kept.append(doc)
-        return StageResult(kept, dropped)
+        return StageResult(kept, dropped, Counter({"chars_seen": sum(len(d.text) for d in batch)}))
 
 
 def test_custom_stages_by_module_path():
@@ -67,3 +69,25 @@ def test_build_stage_errors_are_one_line():
         build_stage("length", {"min_chars": 3})
     with pytest.raises(CurationError, match="not a curation.Stage"):
         build_stage("curation.config:PipelineConfig", {})
+
+
+def test_runner_chains_custom_stages_with_their_columns_and_counters(tmp_path):
+    import pyarrow.parquet as pq
+
+    from curation.config import PipelineConfig
+    from curation.pipeline import run
+
+    src = tmp_path / "in.jsonl"
+    words = " ".join(["word"] * 60)
+    src.write_text("\n".join(
+        f'{{"id": "{i}", "text": "{words.upper() if i == "caps" else words}"}}' for i in ("a", "b-odd", "caps", "c")))
+    config = PipelineConfig.model_validate({
+        "stages": ["length", "test_stage:Shouty", "test_stage:Tagger"], "tokenizer": {"vocab_size": 300}})
+    result = run([str(src)], tmp_path / "out", config, progress=False)
+    shard = pq.read_table(tmp_path / "out" / "shards").to_pylist()
+    assert [(r["id"], r["n_chars"]) for r in shard] == [("a", 299), ("c", 299)]
+    removed = pq.read_table(tmp_path / "out" / "removed").to_pylist()
+    assert [(r["id"], r["stage"], r["reason"], r["note"]) for r in removed] == [
+        ("caps", "shouty", "all_caps", None), ("b-odd", "tagger", "odd_id", "id b-odd")]
+    tagger = result.summary["stages"][3]
+    assert tagger["stage"] == "tagger" and tagger["counters"] == {"chars_seen": 3 * 299}
