@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from curation.errors import CurationError
+from curation.plan import add_plan_parser, one_line_errors, run_plan
 
 EXAMPLES = """\
 examples:
@@ -17,6 +18,7 @@ examples:
   curate run --input docs.parquet --output out/ --text-field content --id-field doc_id
 
 Outputs in DIR: shards/*.parquet (id, text, source, token_count, ...), manifest.json,
+budget.json and budget.md (what model the tokens can train, at what cost),
 tokenizer/tokenizer.json, removed/*.parquet (dropped documents and why), quarantine/*.parquet
 (bad input records and why), summary.json, config.json.
 """
@@ -43,7 +45,9 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--tokenizer", metavar="FILE", help="reuse this tokenizer.json instead of training one")
     run.add_argument("--no-progress", action="store_true", help="no progress bars even on a terminal")
     run.add_argument("--quiet", "-q", action="store_true", help="print nothing but errors")
-    return parser
+    one_line_errors(run)
+    add_plan_parser(sub)
+    return one_line_errors(parser)
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -70,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
-        return {"run": _run}[args.command](args)
+        return {"run": _run, "plan": run_plan}[args.command](args)
     except CurationError as exc:
         print(f"curate: error: {exc}", file=sys.stderr)
         return 2

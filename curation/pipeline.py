@@ -25,6 +25,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from tqdm import tqdm
 
+from curation.budget import budget_report, render_budget_markdown
 from curation.config import PipelineConfig
 from curation.document import (QUARANTINE_SCHEMA, REMOVED_BASE_FIELDS, SHARD_BASE_FIELDS, STAGING_BASE_FIELDS,
                                Document)
@@ -175,6 +176,9 @@ class Run:
         shutil.rmtree(self.out / "staging")
         manifest = self._manifest(shards, tokenizer_info)
         _write_json(self.out / "manifest.json", manifest)
+        budget = budget_report(manifest["total_tokens"])
+        _write_json(self.out / "budget.json", budget)
+        (self.out / "budget.md").write_text(render_budget_markdown(budget))
         summary = {
             "inputs": [str(f.path) for f in self.files],
             "stages": [s.to_dict() for s in self.stats],
@@ -192,7 +196,7 @@ class Run:
         # Files from an earlier run into the same folder would be mistaken for this run's.
         for sub in ("staging", "shards", "removed", "quarantine"):
             shutil.rmtree(self.out / sub, ignore_errors=True)
-        for name in ("manifest.json", "summary.json"):
+        for name in ("manifest.json", "summary.json", "budget.json", "budget.md"):
             (self.out / name).unlink(missing_ok=True)
         (self.out / "config.json").write_text(self.config.to_json())
 

@@ -19,7 +19,7 @@ from conftest import MESSY, SAMPLE, small_config
 
 def test_outputs_exist(sample_run):
     out = sample_run.output_dir
-    for name in ("manifest.json", "summary.json", "config.json", "tokenizer/tokenizer.json"):
+    for name in ("manifest.json", "summary.json", "config.json", "tokenizer/tokenizer.json", "budget.json", "budget.md"):
         assert (out / name).is_file(), name
     assert not (out / "staging").exists()
     assert list((out / "shards").glob("*.tmp")) == []
@@ -116,3 +116,13 @@ def test_rerun_into_same_folder_replaces_outputs(tmp_path):
     result = run([str(SAMPLE)], out, small_config(), progress=False)
     assert first > 1 and len(list((out / "shards").iterdir())) == len(result.manifest["shards"]) == 1
     shutil.rmtree(out)
+
+
+def test_budget_is_written_for_the_corpus(sample_run):
+    out = sample_run.output_dir
+    budget = json.loads((out / "budget.json").read_text())
+    tokens = sample_run.manifest["total_tokens"]
+    assert budget["tokens"] == tokens
+    assert budget["compute_optimal"]["params"] == round(tokens / 20)
+    markdown = (out / "budget.md").read_text()
+    assert "70B" in markdown and "H100" in markdown.upper()
