@@ -42,10 +42,29 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--config", "-c", metavar="FILE", help="YAML or TOML file overriding the defaults")
     run.add_argument("--text-field", metavar="NAME", help="record field holding the text (default: text)")
     run.add_argument("--id-field", metavar="NAME", help="record field holding the id (default: id)")
+    run.add_argument("--preset", metavar="NAME",
+                     help="stage chain: default (calibrated heuristics, language ID, quality classifier), "
+                          "gopher, c4, fineweb (the papers' thresholds) or minimal (length only)")
     run.add_argument("--tokenizer", metavar="FILE", help="reuse this tokenizer.json instead of training one")
     run.add_argument("--no-progress", action="store_true", help="no progress bars even on a terminal")
     run.add_argument("--quiet", "-q", action="store_true", help="print nothing but errors")
     one_line_errors(run)
+    train = sub.add_parser(
+        "train-classifier", help="train the quality classifiers (fastText and a linear baseline)",
+        description="Train a fastText (word bigrams, DCLM-style) and a scikit-learn linear quality classifier on "
+                    "high-quality positives vs raw/junk negatives, evaluate both on a held-out split, and write "
+                    "the models with JSON cards and MODEL_CARD.md. Use the model in a run with "
+                    "stages: [..., {quality_classifier: {model: DIR/fasttext.bin}}, quality_threshold].",
+    )
+    train.add_argument("--positives", nargs="*", default=[], metavar="PATH", help="high-quality text (any input format)")
+    train.add_argument("--negatives", nargs="*", default=[], metavar="PATH", help="raw or junk text")
+    train.add_argument("--labelled", nargs="*", default=[], metavar="PATH",
+                       help="or files with a label field (e.g. sample_data/corpus.jsonl.gz)")
+    train.add_argument("--label-field", default="label", help="label field of --labelled files (default: label)")
+    train.add_argument("--positive-label", default="human", help="label value of positives (default: human)")
+    train.add_argument("--holdout", type=float, default=0.2, help="held-out fraction (default: 0.2)")
+    train.add_argument("--output", "-o", required=True, metavar="DIR", help="where models and cards are written")
+    one_line_errors(train)
     add_plan_parser(sub)
     return one_line_errors(parser)
 
@@ -62,7 +81,11 @@ def _run(args: argparse.Namespace) -> int:
         if not Path(args.tokenizer).is_file():
             raise CurationError(f"tokenizer not found: {args.tokenizer}")
         overrides["tokenizer"] = {"path": args.tokenizer}
+    if args.preset:
+        overrides["preset"] = args.preset
+        overrides.setdefault("stages", None)  # the preset wins over a file's stage list
     config = load_config(args.config, overrides)
+    _default_quality_model(config, Path(args.output))
     progress = False if (args.no_progress or args.quiet) else None
     result = run(args.input, args.output, config, progress=progress)
     if not args.quiet:
@@ -70,11 +93,36 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _default_quality_model(config, output: Path) -> None:
+    """The shell's one convenience: a quality_classifier without a model gets one trained from the
+    bundled sample (the library itself never imports ``classifiers``)."""
+    for spec in config.stages:
+        if spec.name == "quality_classifier" and not spec.params.get("model"):
+            from classifiers.default import ensure_default_model
+
+            spec.params["model"] = str(ensure_default_model(output / "classifier"))
+
+
+def _train_classifier(args: argparse.Namespace) -> int:
+    from classifiers.train import load_labelled, train_classifiers
+
+    if not (args.positives or args.negatives or args.labelled):
+        raise CurationError("give --positives and --negatives, or --labelled files")
+    data = load_labelled(args.positives, args.negatives, labelled=args.labelled, label_field=args.label_field,
+                         positive_label=args.positive_label)
+    output = Path(args.output)
+    described = ", ".join(args.labelled + args.positives + args.negatives)
+    train_classifiers(data, output, holdout_fraction=args.holdout, data_description=described)
+    print((output / "MODEL_CARD.md").read_text())
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
-        return {"run": _run, "plan": run_plan}[args.command](args)
+        commands = {"run": _run, "plan": run_plan, "train-classifier": _train_classifier}
+        return commands[args.command](args)
     except CurationError as exc:
         print(f"curate: error: {exc}", file=sys.stderr)
         return 2

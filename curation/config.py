@@ -110,14 +110,54 @@ class OutputConfig(_Strict):
     keep_removed_text: bool = Field(True, description="Keep dropped documents' text in removed/ for review.")
 
 
+# Named stage chains. "default" keeps >= 90% of real human-written text (technical text with code
+# and tables included) and removes >= 95% of junk on sample_data (bench/quality_calibration.py);
+# the others are the papers' rule sets at the papers' thresholds, for users who want them.
+PRESETS: dict[str, list[dict[str, Any]]] = {
+    "default": [
+        {"name": "length"},
+        {"name": "heuristics"},
+        # 0.3, not FineWeb's 0.65: code-heavy English documentation scores low (7% of it lost at 0.65).
+        {"name": "language", "params": {"languages": ["en"], "min_score": 0.3}},
+        {"name": "quality_classifier"},
+        {"name": "quality_threshold", "params": {"min_score": 0.5}},
+    ],
+    "gopher": [{"name": "gopher_quality"}, {"name": "gopher_repetition"}],
+    "c4": [{"name": "c4"}],
+    # The FineWeb-style chain that DataTrove runs: Gopher repetition + quality, C4 (without its
+    # terminal-punctuation line rule, as FineWeb did), FineWeb's rules, English at 0.65.
+    "fineweb": [
+        {"name": "language", "params": {"languages": ["en"], "min_score": 0.65}},
+        {"name": "gopher_repetition"}, {"name": "gopher_quality"},
+        {"name": "c4", "params": {"terminal_punctuation": False, "curly_bracket": False, "min_sentences": None}},
+        {"name": "fineweb_quality"},
+    ],
+    "minimal": [{"name": "length"}],
+}
+
+
 class PipelineConfig(_Strict):
-    """Everything that decides a run's output (the input and output paths are arguments)."""
+    """Everything that decides a run's output (the input and output paths are arguments).
+
+    ``preset`` names a stage chain from :data:`PRESETS`; an explicit ``stages`` list wins over it.
+    """
 
     input: InputConfig = Field(default_factory=InputConfig)
-    stages: list[StageSpec] = Field(default_factory=lambda: [StageSpec(name="length")])
+    preset: str = Field("default", description=f"Stage chain used when 'stages' is not given: {sorted(PRESETS)}.")
+    stages: list[StageSpec] = Field(default_factory=list)
     tokenizer: TokenizerConfig = Field(default_factory=TokenizerConfig)
     shards: ShardConfig = Field(default_factory=ShardConfig)
     output: OutputConfig = Field(default_factory=OutputConfig)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _expand_preset(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("stages") is None:
+            preset = data.get("preset", "default")
+            if preset not in PRESETS:
+                raise ValueError(f"unknown preset {preset!r}; presets: {', '.join(sorted(PRESETS))}")
+            data = {**data, "stages": PRESETS[preset]}
+        return data
 
     @field_validator("stages")
     @classmethod

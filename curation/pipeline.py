@@ -103,6 +103,13 @@ def _docs_table(docs: list[Document], schema: pa.Schema, extra: dict[str, list[A
     return pa.Table.from_pydict({n: columns[n] for n in schema.names}, schema=schema)
 
 
+def _table_docs(table: pa.Table) -> list[Document]:
+    """Staged rows back into Documents, for the stages that run in pass 2."""
+    columns = table.to_pydict()
+    ids, texts, sources = columns.pop("id"), columns.pop("text"), columns.pop("source")
+    return [Document(ids[i], texts[i], sources[i], {k: v[i] for k, v in columns.items()}) for i in range(len(ids))]
+
+
 def _removed_table(dropped: list[Dropped], schema: pa.Schema, keep_text: bool) -> pa.Table:
     columns: dict[str, list[Any]] = {
         "id": [d.doc.id for d in dropped], "source": [d.doc.source for d in dropped],
@@ -121,7 +128,7 @@ def _quarantine_table(records: list[QuarantineRecord]) -> pa.Table:
     )
 
 
-def _iter_parquet(files: list[FileInfo], columns: list[str], batch_rows: int) -> Iterator[pa.RecordBatch]:
+def _iter_parquet(files: list[FileInfo], columns: list[str] | None, batch_rows: int) -> Iterator[pa.RecordBatch]:
     for info in files:
         yield from pq.ParquetFile(info.path).iter_batches(batch_size=batch_rows, columns=columns)
 
@@ -156,13 +163,18 @@ class Run:
         self.shard_schema = _schema(SHARD_BASE_FIELDS, attributes)
         self.removed_schema = _schema(REMOVED_BASE_FIELDS, _union_columns(self.stages, "removed_columns"))
         self.stats = [StageStats("read", bytes_in=None)] + [StageStats(s.name) for s in self.stages]
+        # Stages from the first corpus-level one on run in pass 2, after fitting on the staged corpus.
+        split = next((i for i, s in enumerate(self.stages) if s.needs_fit), len(self.stages))
+        self.early = list(zip(self.stages[:split], self.stats[1:split + 1]))
+        self.late = list(zip(self.stages[split:], self.stats[split + 1:]))
         self.quarantine_reasons: Counter[str] = Counter()
 
     def execute(self) -> RunResult:
         started = time.perf_counter()
         self._prepare_output()
-        staging, removed_files, quarantined_rows = self._curate()
+        staging, quarantined_rows = self._curate()
         if not staging:
+            self._removed.close()
             read = self.stats[0]
             raise CurationError(
                 f"no documents to shard: {read.docs_out:,} read, {quarantined_rows:,} quarantined, "
@@ -171,8 +183,13 @@ class Run:
         t0 = time.perf_counter()
         tokenizer_info, counter = self._tokenizer(staging)
         tokenizer_seconds = time.perf_counter() - t0
+        for stage, stats in self.late:
+            if stage.needs_fit:
+                t0 = time.perf_counter()
+                stage.fit(_iter_parquet(staging, None, self.config.input.batch_size))
+                stats.seconds += time.perf_counter() - t0
         shards = self._shard(staging, counter)
-        self._count_dropped_tokens(removed_files, counter)
+        self._count_dropped_tokens(self._removed.close(), counter)
         shutil.rmtree(self.out / "staging")
         manifest = self._manifest(shards, tokenizer_info)
         _write_json(self.out / "manifest.json", manifest)
@@ -219,27 +236,12 @@ class Run:
                         quarantine.write(_quarantine_table(batch.quarantined), sum(r.raw_bytes for r in batch.quarantined))
                         quarantined_rows += len(batch.quarantined)
                         self.quarantine_reasons.update(r.reason for r in batch.quarantined)
-                    docs = batch.docs
-                    nbytes = utf8_bytes([d.text for d in docs])
+                    nbytes = utf8_bytes([d.text for d in batch.docs])
                     read = self.stats[0]
-                    read.docs_in += len(docs) + len(batch.quarantined)
-                    read.docs_out += len(docs)
+                    read.docs_in += len(batch.docs) + len(batch.quarantined)
+                    read.docs_out += len(batch.docs)
                     read.bytes_out += nbytes
-                    for stage, stats in zip(self.stages, self.stats[1:]):
-                        t0 = time.perf_counter()
-                        result = stage(docs)
-                        stats.seconds += time.perf_counter() - t0
-                        stats.docs_in += len(docs)
-                        stats.bytes_in += nbytes
-                        stats.reasons.update(d.reason for d in result.dropped)
-                        stats.add_counters(result.counters)
-                        if result.dropped:
-                            table = _removed_table(result.dropped, self.removed_schema, cfg.output.keep_removed_text)
-                            removed.write(table, utf8_bytes([d.doc.text for d in result.dropped]))
-                        docs = result.kept
-                        nbytes = utf8_bytes([d.text for d in docs])
-                        stats.docs_out += len(docs)
-                        stats.bytes_out += nbytes
+                    docs, nbytes = self._apply(self.early, batch.docs, nbytes, removed)
                     staging.write(_docs_table(docs, self.staging_schema), nbytes)
                 bar.update()
         except BaseException:
@@ -251,7 +253,28 @@ class Run:
         quarantine.close()
         # Reading, parsing and staging writes: the pass minus the time inside stages.
         self.stats[0].seconds = time.perf_counter() - pass_started - sum(s.seconds for s in self.stats[1:])
-        return staging.close(), removed.close(), quarantined_rows
+        self._removed = removed  # pass 2 appends the late stages' drops
+        return staging.close(), quarantined_rows
+
+    def _apply(self, chain: list[tuple[Stage, StageStats]], docs: list[Document], nbytes: int,
+               removed: RollingParquetWriter) -> tuple[list[Document], int]:
+        """Run a chain of stages over one batch, accounting and writing every drop."""
+        for stage, stats in chain:
+            t0 = time.perf_counter()
+            result = stage(docs)
+            stats.seconds += time.perf_counter() - t0
+            stats.docs_in += len(docs)
+            stats.bytes_in += nbytes
+            stats.reasons.update(d.reason for d in result.dropped)
+            stats.add_counters(result.counters)
+            if result.dropped:
+                table = _removed_table(result.dropped, self.removed_schema, self.config.output.keep_removed_text)
+                removed.write(table, utf8_bytes([d.doc.text for d in result.dropped]))
+            docs = result.kept
+            nbytes = utf8_bytes([d.text for d in docs])
+            stats.docs_out += len(docs)
+            stats.bytes_out += nbytes
+        return docs, nbytes
 
     def _staged_texts(self, staging: list[FileInfo]) -> Iterator[tuple[list[str], list[str]]]:
         for batch in _iter_parquet(staging, ["id", "text"], self.config.input.batch_size):
@@ -312,6 +335,10 @@ class Run:
         try:
             for batch in _iter_parquet(staging, self.staging_schema.names, self.config.input.batch_size):
                 table = pa.Table.from_batches([batch])
+                if self.late:
+                    docs, _ = self._apply(self.late, _table_docs(table), utf8_bytes(table.column("text").to_pylist()),
+                                          self._removed)
+                    table = _docs_table(docs, self.staging_schema)
                 texts = table.column("text").to_pylist()
                 counts = counter.count(texts)
                 table = table.append_column("token_count", pa.array(counts, pa.int64())).select(
@@ -320,6 +347,7 @@ class Run:
                 bar.update(len(texts))
         except BaseException:
             writer.abort()
+            self._removed.abort()
             raise
         finally:
             bar.close()

@@ -21,6 +21,7 @@ import importlib
 from abc import ABC, abstractmethod
 from collections import Counter
 from dataclasses import dataclass, field
+from collections.abc import Iterator
 from typing import Any, ClassVar
 
 import pyarrow as pa
@@ -60,6 +61,15 @@ class Stage(ABC):
     attributes: ClassVar[dict[str, pa.DataType]] = {}
     removed_columns: ClassVar[dict[str, pa.DataType]] = {}
 
+    @property
+    def needs_fit(self) -> bool:
+        """True for corpus-level stages (a top fraction, dedup): the runner calls :meth:`fit` on the
+        whole staged corpus after pass 1, then runs them in pass 2. They must come last in the chain."""
+        return False
+
+    def fit(self, batches: Iterator[pa.RecordBatch]) -> None:
+        """Look at the whole curated corpus (staging columns) before :meth:`process` is called."""
+
     def __call__(self, batch: list[Document]) -> StageResult:
         result = self.process(batch)
         result.counters["docs_in"] += len(batch)
@@ -95,9 +105,17 @@ class Filter(Stage):
 
 def builtin_stages() -> dict[str, type[Stage]]:
     """The stages known by short name. Imported lazily so heavy stages cost nothing unused."""
+    from curation.quality.c4 import C4Filter
+    from curation.quality.classifier import QualityClassifier, QualityThreshold
+    from curation.quality.fineweb import FineWebQuality
+    from curation.quality.gopher import GopherQuality, GopherRepetition
+    from curation.quality.heuristics import Heuristics
+    from curation.quality.language import LanguageFilter
     from curation.quality.length import LengthFilter
 
-    return {cls.name: cls for cls in (LengthFilter,)}
+    stages = (LengthFilter, Heuristics, GopherQuality, GopherRepetition, C4Filter, FineWebQuality, LanguageFilter,
+              QualityClassifier, QualityThreshold)
+    return {cls.name: cls for cls in stages}
 
 
 def resolve_stage(name: str) -> type[Stage]:

@@ -15,8 +15,9 @@ MESSY = ROOT / "sample_data" / "messy.jsonl"
 
 
 def small_config(**overrides) -> PipelineConfig:
-    """Default pipeline with a smaller vocabulary so test runs stay a few seconds."""
-    data = {"tokenizer": {"vocab_size": 4000}}
+    """The length-only chain with a smaller vocabulary: runner tests stay a few seconds. The quality
+    chain has its own tests (test_quality.py) and the CLI test runs the default preset."""
+    data = {"preset": "minimal", "tokenizer": {"vocab_size": 4000}}
     for key, value in overrides.items():
         data[key] = {**data.get(key, {}), **value} if isinstance(value, dict) else value
     return PipelineConfig.model_validate(data)
