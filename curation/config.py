@@ -117,17 +117,16 @@ PRESETS: dict[str, list[dict[str, Any]]] = {
     "default": [
         {"name": "length"},
         {"name": "heuristics"},
-        # 0.3, not FineWeb's 0.65: code-heavy English documentation scores low (7% of it lost at 0.65).
-        {"name": "language", "params": {"languages": ["en"], "min_score": 0.3}},
+        {"name": "language", "params": {"languages": ["en"], "min_score": 0.5}},
         {"name": "quality_classifier"},
         {"name": "quality_threshold", "params": {"min_score": 0.5}},
     ],
     "gopher": [{"name": "gopher_quality"}, {"name": "gopher_repetition"}],
     "c4": [{"name": "c4"}],
     # The FineWeb-style chain that DataTrove runs: Gopher repetition + quality, C4 (without its
-    # terminal-punctuation line rule, as FineWeb did), FineWeb's rules, English at 0.65.
+    # terminal-punctuation line rule, as FineWeb did), FineWeb's rules, English.
     "fineweb": [
-        {"name": "language", "params": {"languages": ["en"], "min_score": 0.65}},
+        {"name": "language", "params": {"languages": ["en"], "min_score": 0.5}},
         {"name": "gopher_repetition"}, {"name": "gopher_quality"},
         {"name": "c4", "params": {"terminal_punctuation": False, "curly_bracket": False, "min_sentences": None}},
         {"name": "fineweb_quality"},
