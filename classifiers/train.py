@@ -10,9 +10,10 @@ linear model is plain arrays in an ``.npz``.
 from __future__ import annotations
 
 import json
+import multiprocessing
 import tempfile
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -60,7 +61,6 @@ class TrainingData:
     texts: list[str]
     labels: np.ndarray  # 1 = positive
     ids: list[str]
-    sources: dict[str, int] = field(default_factory=dict)
 
 
 def load_labelled(positives: list[str], negatives: list[str], *, labelled: list[str] | None = None,
@@ -88,7 +88,7 @@ def load_labelled(positives: list[str], negatives: list[str], *, labelled: list[
     y = np.array(labels, np.int8)
     if y.sum() == 0 or y.sum() == len(y):
         raise CurationError(f"need both positives and negatives, got {int(y.sum())} positive of {len(y)}")
-    return TrainingData(texts, y, ids, {"positives": int(y.sum()), "negatives": int(len(y) - y.sum())})
+    return TrainingData(texts, y, ids)
 
 
 def split(data: TrainingData, holdout_fraction: float) -> tuple[np.ndarray, np.ndarray]:
@@ -116,20 +116,53 @@ def _write_card(model: Path, card: dict[str, Any]) -> dict[str, Any]:
     return card
 
 
-def train_fasttext(texts: list[str], labels: np.ndarray, path: Path, params: FastTextParams,
-                   prefix_chars: int) -> None:
+NAN_RETRIES = 4
+
+
+def fit_fasttext(train_file: str, model_path: str | Path, **params: Any) -> float:
+    """Train a fastText supervised model in a fresh process and save it; return the learning rate used.
+
+    Two fastText failure modes are handled. Divergence: it raises "Encountered NaN" when training
+    diverges (its maintainers' advice is a lower learning rate, facebookresearch/fastText #638), so
+    the rate is halved and training retried. Process state: the NumPy-2 build's training was seen
+    to depend on what the process did before (the same input trained in a fresh process, NaN after
+    other fastText work), so every attempt runs in a freshly spawned process.
+    """
+    lr = params.pop("lr", 0.1)
+    context = multiprocessing.get_context("spawn")
+    for attempt in range(NAN_RETRIES + 1):
+        with context.Pool(1) as pool:
+            error = pool.apply(_fit_in_child, (train_file, str(model_path), {**params, "lr": lr}))
+        if error is None:
+            return lr
+        if "NaN" not in error or attempt == NAN_RETRIES:
+            raise CurationError(f"fastText training failed: {error} (last learning rate {lr})")
+        lr /= 2
+    raise AssertionError("unreachable")
+
+
+def _fit_in_child(train_file: str, model_path: str, params: dict[str, Any]) -> str | None:
     import fasttext
 
     fasttext.FastText.eprint = lambda *args, **kwargs: None
+    try:
+        fasttext.train_supervised(input=train_file, verbose=0, **params).save_model(model_path)
+    except RuntimeError as exc:
+        return str(exc)
+    return None
+
+
+def train_fasttext(texts: list[str], labels: np.ndarray, path: Path, params: FastTextParams,
+                   prefix_chars: int) -> float:
+    """Train and save; returns the learning rate that trained without diverging."""
     with tempfile.NamedTemporaryFile("w", suffix=".txt", encoding="utf-8", delete=False) as fh:
         for text, y in zip(texts, labels):
             fh.write(f"__label__{POSITIVE if y else NEGATIVE} {preprocess(text, prefix_chars)}\n")
         train_file = fh.name
     try:
-        model = fasttext.train_supervised(input=train_file, verbose=0, **asdict(params))
+        return fit_fasttext(train_file, path, **asdict(params))
     finally:
         Path(train_file).unlink()
-    model.save_model(str(path))
 
 
 def train_linear(texts: list[str], labels: np.ndarray, path: Path, params: LinearParams,
@@ -160,7 +193,8 @@ def train_classifiers(data: TrainingData, output: Path, *, holdout_fraction: flo
     texts = np.array(data.texts, dtype=object)
     common = {
         "positive_label": POSITIVE, "prefix_chars": prefix_chars, "preprocess": "lowercase, whitespace collapsed",
-        "data": {"description": data_description, **data.sources, "train": int(train.sum()), "held_out": int(held.sum()),
+        "data": {"description": data_description, "positives": int(data.labels.sum()),
+                 "negatives": int(len(data.labels) - data.labels.sum()), "train": int(train.sum()), "held_out": int(held.sum()),
                  "split": f"{holdout_fraction:.0%} held out by blake2b hash of the id"},
     }
     report: dict[str, Any] = {}
@@ -168,8 +202,8 @@ def train_classifiers(data: TrainingData, output: Path, *, holdout_fraction: flo
         path = output / filename
         t0 = time.perf_counter()
         if kind == "fasttext":
-            train_fasttext(list(texts[train]), data.labels[train], path, fasttext_params, prefix_chars)
-            card = {"kind": kind, "params": asdict(fasttext_params)}
+            lr = train_fasttext(list(texts[train]), data.labels[train], path, fasttext_params, prefix_chars)
+            card = {"kind": kind, "params": {**asdict(fasttext_params), "lr": lr}}
         else:
             vec = train_linear(list(texts[train]), data.labels[train], path, linear_params, prefix_chars)
             card = {"kind": kind, "params": asdict(linear_params), "vectorizer": vec}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -46,6 +47,8 @@ def _parser() -> argparse.ArgumentParser:
                      help="stage chain: default (calibrated heuristics, language ID, quality classifier), "
                           "gopher, c4, fineweb (the papers' thresholds) or minimal (length only)")
     run.add_argument("--tokenizer", metavar="FILE", help="reuse this tokenizer.json instead of training one")
+    run.add_argument("--workers", "-w", type=int, default=os.cpu_count() or 1, metavar="N",
+                     help="processes for the filter stages (default: all cores; the output does not depend on it)")
     run.add_argument("--no-progress", action="store_true", help="no progress bars even on a terminal")
     run.add_argument("--quiet", "-q", action="store_true", help="print nothing but errors")
     one_line_errors(run)
@@ -87,7 +90,7 @@ def _run(args: argparse.Namespace) -> int:
     config = load_config(args.config, overrides)
     _default_quality_model(config, Path(args.output))
     progress = False if (args.no_progress or args.quiet) else None
-    result = run(args.input, args.output, config, progress=progress)
+    result = run(args.input, args.output, config, progress=progress, workers=args.workers)
     if not args.quiet:
         print(result.report())
     return 0

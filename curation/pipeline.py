@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import json
 import logging
+import multiprocessing
 import platform
 import shutil
 import sys
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -152,8 +154,12 @@ def _write_json(path: Path, data: dict[str, Any]) -> None:
 class Run:
     """One pipeline run into one output directory. Use :func:`run`."""
 
-    def __init__(self, inputs: list[str], output_dir: str | Path, config: PipelineConfig, progress: bool = False):
+    def __init__(self, inputs: list[str], output_dir: str | Path, config: PipelineConfig, progress: bool = False,
+                 workers: int = 1):
+        if workers < 1:
+            raise CurationError(f"workers must be at least 1, got {workers}")
         self.files = resolve_inputs(inputs)  # fails before anything is written
+        self.workers = workers
         self.out = Path(output_dir)
         self.config = config
         self.progress = progress
@@ -229,6 +235,21 @@ class Run:
         quarantined_rows = 0
         pass_started = time.perf_counter()
         bar = tqdm(total=len(self.files), unit="file", desc="curate", disable=not self.progress, leave=False)
+        early_stages = [stage for stage, _ in self.early]
+        early_stats = [stats for _, stats in self.early]
+
+        def finish(outcome: tuple[list[Document], int, list[StepRecord]]) -> None:
+            docs, nbytes, steps = outcome
+            self._record(early_stats, steps, removed)
+            staging.write(_docs_table(docs, self.staging_schema), nbytes)
+
+        pending: deque[Future] = deque()
+        pool = None
+        if self.workers > 1 and early_stages:
+            # Stages are built once per worker (models load once); batches come back in input order.
+            specs = [(s.name, s.params) for s in self.config.stages[:len(early_stages)]]
+            pool = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"),
+                                       initializer=_init_worker, initargs=(specs,))
         try:
             for input_file in self.files:
                 for batch in reader.read(input_file):
@@ -241,15 +262,23 @@ class Run:
                     read.docs_in += len(batch.docs) + len(batch.quarantined)
                     read.docs_out += len(batch.docs)
                     read.bytes_out += nbytes
-                    docs, nbytes = self._apply(self.early, batch.docs, nbytes, removed)
-                    staging.write(_docs_table(docs, self.staging_schema), nbytes)
+                    if pool is None:
+                        finish(run_chain(early_stages, batch.docs, nbytes))
+                    else:
+                        pending.append(pool.submit(_chain_in_worker, batch.docs, nbytes))
+                        if len(pending) >= 2 * self.workers:  # bounded: at most 2 batches per worker in flight
+                            finish(pending.popleft().result())
                 bar.update()
+            while pending:
+                finish(pending.popleft().result())
         except BaseException:
             for writer in (staging, removed, quarantine):
                 writer.abort()
             raise
         finally:
             bar.close()
+            if pool is not None:
+                pool.shutdown(cancel_futures=True)
         quarantine.close()
         # Reading, parsing and staging writes: the pass minus the time inside stages.
         self.stats[0].seconds = time.perf_counter() - pass_started - sum(s.seconds for s in self.stats[1:])
@@ -258,23 +287,17 @@ class Run:
 
     def _apply(self, chain: list[tuple[Stage, StageStats]], docs: list[Document], nbytes: int,
                removed: RollingParquetWriter) -> tuple[list[Document], int]:
-        """Run a chain of stages over one batch, accounting and writing every drop."""
-        for stage, stats in chain:
-            t0 = time.perf_counter()
-            result = stage(docs)
-            stats.seconds += time.perf_counter() - t0
-            stats.docs_in += len(docs)
-            stats.bytes_in += nbytes
-            stats.reasons.update(d.reason for d in result.dropped)
-            stats.add_counters(result.counters)
-            if result.dropped:
-                table = _removed_table(result.dropped, self.removed_schema, self.config.output.keep_removed_text)
-                removed.write(table, utf8_bytes([d.doc.text for d in result.dropped]))
-            docs = result.kept
-            nbytes = utf8_bytes([d.text for d in docs])
-            stats.docs_out += len(docs)
-            stats.bytes_out += nbytes
+        """Run a chain of stages over one batch here, accounting and writing every drop."""
+        docs, nbytes, steps = run_chain([stage for stage, _ in chain], docs, nbytes)
+        self._record([stats for _, stats in chain], steps, removed)
         return docs, nbytes
+
+    def _record(self, stats: list[StageStats], steps: list[StepRecord], removed: RollingParquetWriter) -> None:
+        for stage_stats, step in zip(stats, steps):
+            stage_stats.add_step(step)
+            if step.dropped:
+                table = _removed_table(step.dropped, self.removed_schema, self.config.output.keep_removed_text)
+                removed.write(table, utf8_bytes([d.doc.text for d in step.dropped]))
 
     def _staged_texts(self, staging: list[FileInfo]) -> Iterator[tuple[list[str], list[str]]]:
         for batch in _iter_parquet(staging, ["id", "text"], self.config.input.batch_size):
@@ -389,8 +412,53 @@ class Run:
 
 
 def run(inputs: list[str], output_dir: str | Path, config: PipelineConfig | None = None,
-        progress: bool | None = None) -> RunResult:
-    """Run the whole pipeline; see the module docstring. Progress bars default to "stderr is a terminal"."""
+        progress: bool | None = None, workers: int = 1) -> RunResult:
+    """Run the whole pipeline; see the module docstring.
+
+    Args:
+        progress: progress bars; default "stderr is a terminal".
+        workers: processes running the pass-1 stages. The output is byte-identical for any value,
+            so it is an argument of the run, not part of the (hashed) config.
+    """
     if progress is None:
         progress = sys.stderr.isatty()
-    return Run(inputs, output_dir, config or PipelineConfig(), progress).execute()
+    return Run(inputs, output_dir, config or PipelineConfig(), progress, workers).execute()
+
+
+@dataclass(slots=True)
+class StepRecord:
+    """What one stage did to one batch: the funnel, the drops, its counters and its time."""
+
+    docs_in: int
+    bytes_in: int
+    docs_out: int
+    bytes_out: int
+    seconds: float
+    dropped: list[Dropped]
+    counters: Counter[str]
+
+
+def run_chain(stages: list[Stage], docs: list[Document], nbytes: int) -> tuple[list[Document], int, list[StepRecord]]:
+    """Run stages in order over one batch. Pure: accounting is returned, nothing is written."""
+    steps = []
+    for stage in stages:
+        t0 = time.perf_counter()
+        result = stage(docs)
+        seconds = time.perf_counter() - t0
+        kept_bytes = utf8_bytes([d.text for d in result.kept])
+        steps.append(StepRecord(len(docs), nbytes, len(result.kept), kept_bytes, seconds, result.dropped,
+                                result.counters))
+        docs, nbytes = result.kept, kept_bytes
+    return docs, nbytes, steps
+
+
+# Worker processes keep their stages here between batches (set once by the pool initializer).
+_worker_stages: list[Stage] = []
+
+
+def _init_worker(specs: list[tuple[str, dict[str, Any]]]) -> None:
+    _worker_stages[:] = [build_stage(name, params) for name, params in specs]
+
+
+def _chain_in_worker(docs: list[Document], nbytes: int) -> tuple[list[Document], int, list[StepRecord]]:
+    return run_chain(_worker_stages, docs, nbytes)

@@ -18,9 +18,19 @@ class StageStats:
     bytes_out: int = 0
     tokens_out: int | None = None  # known for the final stage (the shards)
     tokens_dropped: int | None = None  # counted on removed/ texts once the tokenizer exists
-    seconds: float = 0.0
+    seconds: float = 0.0  # summed over worker processes when several run the stage
     reasons: Counter[str] = field(default_factory=Counter)
     counters: Counter[str] = field(default_factory=Counter)  # the stage's own, e.g. pii/EMAIL_ADDRESS
+
+    def add_step(self, step) -> None:
+        """Fold one batch's :class:`~curation.pipeline.StepRecord` into the totals."""
+        self.docs_in += step.docs_in
+        self.docs_out += step.docs_out
+        self.bytes_in += step.bytes_in
+        self.bytes_out += step.bytes_out
+        self.seconds += step.seconds
+        self.reasons.update(d.reason for d in step.dropped)
+        self.add_counters(step.counters)
 
     def add_counters(self, counters: Counter[str]) -> None:
         """Keep a stage's own counters; the funnel and drop reasons are counted by the runner."""

@@ -126,3 +126,14 @@ def test_budget_is_written_for_the_corpus(sample_run):
     assert budget["compute_optimal"]["params"] == round(tokens / 20)
     markdown = (out / "budget.md").read_text()
     assert "70B" in markdown and "H100" in markdown.upper()
+
+
+def test_worker_processes_give_byte_identical_output(tmp_path):
+    config = small_config(stages=["length", "heuristics", "language"], input={"batch_size": 200})
+    one = run([str(SAMPLE), str(MESSY)], tmp_path / "one", config, progress=False, workers=1)
+    two = run([str(SAMPLE), str(MESSY)], tmp_path / "two", config, progress=False, workers=2)
+    assert (tmp_path / "one/manifest.json").read_bytes() == (tmp_path / "two/manifest.json").read_bytes()
+    for name in ("removed/removed-00000.parquet", "quarantine/quarantine-00000.parquet"):
+        assert pq.read_table(tmp_path / "one" / name).equals(pq.read_table(tmp_path / "two" / name))
+    assert [s["docs_out"] for s in one.summary["stages"]] == [s["docs_out"] for s in two.summary["stages"]]
+    assert one.summary["stages"][2]["counters"] == two.summary["stages"][2]["counters"]
