@@ -84,12 +84,13 @@ class TextView:
         keys = self.ngram_keys(n)
         if len(keys) == 0 or self.word_chars == 0:
             return 0.0
-        values, first, counts = np.unique(keys, return_index=True, return_counts=True)
-        top = int(np.argmax(counts))
-        if counts[top] < 2:
+        _, first, counts = np.unique(keys, return_index=True, return_counts=True)
+        if counts.max() < 2:
             return 0.0
-        start = int(first[top])
-        return float(self.word_lengths[start:start + n].sum() * counts[top]) / self.word_chars
+        # Ties go to the n-gram seen first, as Counter.most_common does in DataTrove's version.
+        tied = np.flatnonzero(counts == counts.max())
+        start = int(first[tied].min())
+        return float(self.word_lengths[start:start + n].sum() * counts.max()) / self.word_chars
 
     def duplicate_ngram_char_fraction(self, n: int) -> float:
         """Characters in word n-grams that occur more than once / word characters.
