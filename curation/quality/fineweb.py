@@ -40,8 +40,7 @@ def _short_ratio(v: TextView, chars: int) -> float:
     return sum(1 for s in v.lines if len(s) <= chars) / len(v.lines) if v.lines else 0.0
 
 
-def fineweb_rules(t) -> list[tuple[str, RuleCheck]]:
-    """FineWeb rules from any object carrying FineWebQuality's threshold attributes."""
+def fineweb_rules(t: FineWebQuality) -> list[tuple[str, RuleCheck]]:
     return enabled(
         ("fineweb_line_punct", t.min_line_punct_ratio, lambda v: _punct_ratio(v) <= t.min_line_punct_ratio),
         ("fineweb_short_lines", t.max_short_line_ratio,

@@ -55,8 +55,7 @@ def _line_fraction(v: TextView, test) -> float:
     return sum(1 for line in v.lines if test(line)) / len(v.lines) if v.lines else 0.0
 
 
-def gopher_quality_rules(t) -> list[tuple[str, RuleCheck]]:
-    """Gopher quality rules from any object carrying GopherQuality's threshold attributes."""
+def gopher_quality_rules(t: GopherQuality) -> list[tuple[str, RuleCheck]]:
     return enabled(
         ("gopher_too_few_words", t.min_words, lambda v: len(v.words) < t.min_words),
         ("gopher_too_many_words", t.max_words, lambda v: len(v.words) > t.max_words),
@@ -101,8 +100,7 @@ class GopherRepetition(RuleFilter):
         return gopher_repetition_rules(self)
 
 
-def gopher_repetition_rules(t) -> list[tuple[str, RuleCheck]]:
-    """Gopher repetition rules from any object carrying GopherRepetition's threshold attributes."""
+def gopher_repetition_rules(t: GopherRepetition) -> list[tuple[str, RuleCheck]]:
     lines = lambda v: TextView.duplicate_fractions(v.lines)  # noqa: E731
     paras = lambda v: TextView.duplicate_fractions(v.paragraphs)  # noqa: E731
     rules = enabled(
