@@ -192,11 +192,12 @@ class Run:
         for stage, stats in self.late:
             if stage.needs_fit:
                 t0 = time.perf_counter()
-                stage.fit(_iter_parquet(staging, None, self.config.input.batch_size))
+                stage.fit([f.path for f in staging], self.out / "work" / stage.name)
                 stats.seconds += time.perf_counter() - t0
         shards = self._shard(staging, counter)
         self._count_dropped_tokens(self._removed.close(), counter)
         shutil.rmtree(self.out / "staging")
+        shutil.rmtree(self.out / "work", ignore_errors=True)
         manifest = self._manifest(shards, tokenizer_info)
         _write_json(self.out / "manifest.json", manifest)
         budget = budget_report(manifest["total_tokens"])
@@ -217,7 +218,7 @@ class Run:
     def _prepare_output(self) -> None:
         self.out.mkdir(parents=True, exist_ok=True)
         # Files from an earlier run into the same folder would be mistaken for this run's.
-        for sub in ("staging", "shards", "removed", "quarantine"):
+        for sub in ("staging", "work", "shards", "removed", "quarantine"):
             shutil.rmtree(self.out / sub, ignore_errors=True)
         for name in ("manifest.json", "summary.json", "budget.json", "budget.md"):
             (self.out / name).unlink(missing_ok=True)

@@ -21,7 +21,7 @@ import importlib
 from abc import ABC, abstractmethod
 from collections import Counter
 from dataclasses import dataclass, field
-from collections.abc import Iterator
+from pathlib import Path
 from typing import Any, ClassVar
 
 import pyarrow as pa
@@ -67,8 +67,14 @@ class Stage(ABC):
         whole staged corpus after pass 1, then runs them in pass 2. They must come last in the chain."""
         return False
 
-    def fit(self, batches: Iterator[pa.RecordBatch]) -> None:
-        """Look at the whole curated corpus (staging columns) before :meth:`process` is called."""
+    def fit(self, staging: list[Path], workdir: Path) -> None:
+        """See the whole curated corpus before :meth:`process` is called.
+
+        Args:
+            staging: the staged Parquet files (``id``, ``text``, ``source`` and stage attributes), in
+                the order pass 2 will hand their rows to :meth:`process`.
+            workdir: a folder of the stage's own for intermediate files.
+        """
 
     def __call__(self, batch: list[Document]) -> StageResult:
         result = self.process(batch)

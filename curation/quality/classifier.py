@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 from curation.document import Document
 from curation.errors import CurationError
@@ -151,12 +152,15 @@ class QualityThreshold(Filter):
     def needs_fit(self) -> bool:
         return self.keep_top_fraction is not None
 
-    def fit(self, batches) -> None:
+    def fit(self, staging: list[Path], workdir: Path) -> None:
         counts = np.zeros(self.HISTOGRAM_BINS, np.int64)
-        for batch in batches:
-            if "quality_score" not in batch.schema.names:
+        for path in staging:
+            parquet = pq.ParquetFile(path)
+            if "quality_score" not in parquet.schema_arrow.names:
                 raise CurationError("quality_threshold needs quality_score: put quality_classifier before it")
-            scores = batch.column("quality_score").to_numpy(zero_copy_only=False)
+            scores = parquet.read(columns=["quality_score"]).column("quality_score").to_numpy(zero_copy_only=False)
+            if np.isnan(scores).any():
+                raise CurationError("quality_threshold needs quality_score: put quality_classifier before it")
             bins = np.minimum((scores * self.HISTOGRAM_BINS).astype(np.int64), self.HISTOGRAM_BINS - 1)
             counts += np.bincount(bins, minlength=self.HISTOGRAM_BINS)
         total = int(counts.sum())
