@@ -32,7 +32,7 @@ POSITIVE, NEGATIVE = "hq", "lq"
 class FastTextParams:
     """DCLM (Li et al. 2024) scores with a fastText classifier on word bigrams; the other values are
     fastText's supervised defaults (Joulin et al. 2016) except ``dim`` and ``bucket``, shrunk from
-    100 and 2M so the model stays ~25 MB and trains in about a second on a few thousand documents
+    100 and 2M so the model stays ~43 MB and trains in about a second on a few thousand documents
     (raise them for millions of training documents)."""
 
     wordNgrams: int = 2

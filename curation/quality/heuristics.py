@@ -36,7 +36,8 @@ class Heuristics(RuleFilter):
                  min_line_punct_ratio: float | None = None, max_short_line_ratio: float | None = None,
                  short_line_chars: int = 30, fineweb_max_dup_line_chars: float | None = None,
                  max_newline_per_word: float | None = None):
-        # Word-count bounds are the `length` stage's job in the default chain.
+        # No word-count bounds unless asked: the default preset sets min_words=50 (one split of the
+        # text serves both, instead of a separate `length` stage splitting it again).
         self.quality = GopherQuality(min_words, max_words, min_mean_word_length, max_mean_word_length,
                                      max_symbol_word_ratio, max_bullet_lines_ratio, max_ellipsis_lines_ratio,
                                      min_alpha_words_ratio, min_stop_words)

@@ -2,8 +2,8 @@
 
 Default backend: CLD2 (``pycld2``; Google's Compact Language Detector 2, its tables compiled into
 the wheel, 80+ languages). ``lang_score`` is the share of the text's bytes CLD2 assigns to the top
-language. On sample_data it labels every real document English with a share of at least 0.92, and
-runs at ~35 MB/s on whole documents.
+language, judged on the first 4,000 characters. On sample_data it labels every real document
+English with a share of at least 0.92.
 
 Optional backend: a fastText language-ID model (e.g. ``lid.176.bin``, Joulin et al. 2016) that the
 user provides as a local file with its sha256: a corrupted fastText file can load and then crash,
@@ -23,7 +23,9 @@ from curation.document import Document
 from curation.errors import CurationError
 from curation.stage import Dropped, Stage, StageResult
 
-FASTTEXT_PREFIX_CHARS = 2000  # fastText averages word vectors: a prefix decides as well, far cheaper
+# Both models decide from a prefix as well as from the whole text at a fraction of the cost
+# (CLD2 spent 4.5 of 28 worker-seconds on whole documents of the bench corpus).
+PREFIX_CHARS = 4000
 
 
 def load_fasttext(path: Path, sha256: str):
@@ -90,10 +92,10 @@ class LanguageFilter(Stage):
 
     def identify(self, texts: list[str]) -> list[tuple[str, float]]:
         if self.backend == "cld2":
-            return [_cld2(t) for t in texts]
+            return [_cld2(t[:PREFIX_CHARS]) for t in texts]
         if self._model is None:
             self._model = load_fasttext(Path(self.model_path), self.model_sha256)
-        lines = [t[:FASTTEXT_PREFIX_CHARS].replace("\n", " ") for t in texts]  # predicts one line each
+        lines = [t[:PREFIX_CHARS].replace("\n", " ") for t in texts]  # fastText predicts one line each
         labels, scores = self._model.predict(lines, k=1) if lines else ([], [])
         return [(label[0].removeprefix("__label__") if label else "unknown", float(score[0]) if len(score) else 0.0)
                 for label, score in zip(labels, scores)]

@@ -35,18 +35,29 @@ class TextView:
         return self.text.split()
 
     @cached_property
-    def word_lengths(self) -> np.ndarray:
-        return np.fromiter(map(len, self.words), np.int64, len(self.words))
-
-    @cached_property
-    def word_chars(self) -> int:
-        return int(self.word_lengths.sum())
+    def _vocabulary(self) -> dict[str, int]:
+        """Distinct words in order of first appearance -> their id."""
+        return {w: i for i, w in enumerate(dict.fromkeys(self.words))}
 
     @cached_property
     def word_ids(self) -> np.ndarray:
         """Exact per-document word ids (no hash collisions; deterministic)."""
-        vocab: dict[str, int] = {}
-        return np.fromiter((vocab.setdefault(w, len(vocab)) for w in self.words), np.uint64, len(self.words))
+        return np.fromiter(map(self._vocabulary.__getitem__, self.words), np.intp, len(self.words))
+
+    # Per-word properties are computed once per distinct word and gathered through the ids:
+    # documents repeat words, so this does far less Python work than a loop over every word.
+
+    def _per_distinct(self, fn, dtype) -> np.ndarray:
+        vocab = self._vocabulary
+        return np.fromiter(map(fn, vocab), dtype, len(vocab))[self.word_ids]
+
+    @cached_property
+    def word_lengths(self) -> np.ndarray:
+        return self._per_distinct(len, np.int64)
+
+    @cached_property
+    def word_chars(self) -> int:
+        return int(self.word_lengths.sum())
 
     @cached_property
     def lines(self) -> list[str]:
@@ -58,15 +69,17 @@ class TextView:
         return [s for p in _PARAGRAPH_SPLIT.split(self.text) if (s := p.strip())]
 
     def alpha_word_fraction(self) -> float:
-        words = self.words
-        return sum(1 for w in words if _HAS_ALPHA.search(w)) / len(words) if words else 0.0
+        if not self.words:
+            return 0.0
+        has_letter = self._per_distinct(lambda w: _HAS_ALPHA.search(w) is not None, bool)
+        return np.count_nonzero(has_letter) / len(self.words)
 
     def stop_word_count(self) -> int:
-        return sum(1 for w in self.words if w.lower() in GOPHER_STOP_WORDS)
+        return int(np.count_nonzero(self._per_distinct(lambda w: w.lower() in GOPHER_STOP_WORDS, bool)))
 
     def ngram_keys(self, n: int) -> np.ndarray:
         """One uint64 key per word n-gram (equal n-grams, equal keys; distinct ones collide ~2^-64)."""
-        ids = self.word_ids * _MIX + np.uint64(1)
+        ids = self.word_ids.astype(np.uint64) * _MIX + np.uint64(1)
         count = len(ids) - n + 1
         if count <= 0:
             return np.zeros(0, np.uint64)
@@ -84,13 +97,15 @@ class TextView:
         keys = self.ngram_keys(n)
         if len(keys) == 0 or self.word_chars == 0:
             return 0.0
-        _, first, counts = np.unique(keys, return_index=True, return_counts=True)
-        if counts.max() < 2:
+        ordered = np.sort(keys)
+        starts = np.flatnonzero(np.concatenate(([True], ordered[1:] != ordered[:-1])))
+        counts = np.diff(np.append(starts, len(ordered)))
+        top = counts.max()
+        if top < 2:
             return 0.0
         # Ties go to the n-gram seen first, as Counter.most_common does in DataTrove's version.
-        tied = np.flatnonzero(counts == counts.max())
-        start = int(first[tied].min())
-        return float(self.word_lengths[start:start + n].sum() * counts.max()) / self.word_chars
+        start = int(np.flatnonzero(np.isin(keys, ordered[starts[counts == top]]))[0])
+        return float(self.word_lengths[start:start + n].sum() * top) / self.word_chars
 
     def duplicate_ngram_char_fraction(self, n: int) -> float:
         """Characters in word n-grams that occur more than once / word characters.
