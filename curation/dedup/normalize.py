@@ -1,0 +1,131 @@
+"""Text normalization and tokenization over whole Arrow batches.
+
+Everything runs in Arrow's C++ string kernels over a whole batch: lowercasing (Unicode simple
+case mapping: "İ" becomes "i", where Python's ``str.lower`` gives "i̇"), a punctuation regex
+and the whitespace split never build one Python string per word. :func:`normalize_text` and
+:func:`tokens` are the same code on one text, for tests and for feeding datasketch.
+
+Example:
+    >>> from curation.dedup.config import NormalizeConfig
+    >>> tokens("Hello,  WORLD! Caf\\u0065\\u0301s", NormalizeConfig())
+    ['hello', 'world', 'cafés']
+    >>> normalize_text("Hello,  WORLD!", NormalizeConfig())
+    'hello world'
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from curation.dedup.config import NormalizeConfig
+
+# Unicode punctuation (P*) and symbols (S*): RE2 classes for the Arrow kernel; the same set for str.translate.
+PUNCTUATION_RE2 = r"[\p{P}\p{S}]+"
+
+
+def normalize_text(text: str, cfg: NormalizeConfig) -> str:
+    """The normalized text of one document, as the exact hash sees it (the batch path on one text)."""
+    return tokenize_batch([text], cfg, normalized=True).normalized[0].as_py()
+
+
+def tokens(text: str, cfg: NormalizeConfig) -> list[str]:
+    """The words of one normalized document, as shingles see them."""
+    return tokenize_batch([text], cfg).tokens.to_pylist()
+
+
+@dataclass(slots=True)
+class TokenBatch:
+    """The tokens of a batch of documents, flattened.
+
+    Attributes:
+        tokens: Every word of every document, in order (an Arrow string array, no empty strings).
+        offsets: ``tokens[offsets[i]:offsets[i + 1]]`` are document ``i``'s words (int64, length n + 1).
+        normalized: The normalized texts the exact hash is taken over (None unless asked for).
+    """
+
+    tokens: pa.Array
+    offsets: np.ndarray
+    normalized: pa.Array | None = None
+
+    @property
+    def lengths(self) -> np.ndarray:
+        return np.diff(self.offsets)
+
+
+def _as_string_array(texts: pa.Array | pa.ChunkedArray | list[str]) -> pa.Array:
+    if isinstance(texts, list):
+        texts = pa.array(texts, pa.large_string())
+    if isinstance(texts, pa.ChunkedArray):
+        texts = texts.combine_chunks()
+    if texts.null_count:
+        texts = texts.fill_null("")
+    return texts
+
+
+def _nfc(texts: pa.Array) -> pa.Array:
+    """NFC only where needed: ASCII is always NFC, and ``is_normalized`` is cheap on the rest.
+
+    Arrow's own ``utf8_normalize`` rewrites every string (0.76 s for 44 MB here); this check is 0.04 s.
+    """
+    candidates = np.flatnonzero(~pc.string_is_ascii(texts).to_numpy(zero_copy_only=False))
+    if candidates.size == 0:
+        return texts
+    subset = texts.take(pa.array(candidates)).to_pylist()
+    fixed = {int(i): unicodedata.normalize("NFC", s) for i, s in zip(candidates, subset)
+             if not unicodedata.is_normalized("NFC", s)}
+    if not fixed:
+        return texts
+    values = texts.to_pylist()
+    for i, s in fixed.items():
+        values[i] = s
+    return pa.array(values, texts.type)
+
+
+def normalize_batch(texts: pa.Array | pa.ChunkedArray | list[str], cfg: NormalizeConfig) -> pa.Array:
+    """NFC, case and punctuation steps of :func:`normalize_text` over an Arrow batch (whitespace kept)."""
+    arr = _as_string_array(texts)
+    if cfg.nfc:
+        arr = _nfc(arr)
+    if cfg.lowercase:
+        arr = pc.utf8_lower(arr)
+    if cfg.strip_punctuation:
+        arr = pc.replace_substring_regex(arr, PUNCTUATION_RE2, " ")
+    return arr
+
+
+def tokenize_batch(texts: pa.Array | pa.ChunkedArray | list[str], cfg: NormalizeConfig,
+                   normalized: bool = False) -> TokenBatch:
+    """Normalize and split a batch of documents into words; optionally the normalized texts too.
+
+    Args:
+        texts: The documents (nulls count as empty).
+        cfg: Normalization options.
+        normalized: Also return each document's normalized text (for the exact hash): the words
+            joined by one space when ``collapse_whitespace``, else the text with whitespace kept.
+    """
+    arr = normalize_batch(texts, cfg)
+    # Trim first: without it Arrow 26 leaves trailing whitespace on the last token of the array.
+    split = pc.utf8_split_whitespace(pc.utf8_trim_whitespace(arr))
+    flat = split.flatten()
+    offsets = split.offsets.to_numpy().astype(np.int64)
+    offsets -= offsets[0]
+    # Arrow yields [""] for an empty string: drop empty tokens and recount the offsets.
+    keep = pc.greater(pc.binary_length(flat), 0).to_numpy(zero_copy_only=False)
+    if not keep.all():
+        kept_before = np.concatenate([[0], np.cumsum(keep, dtype=np.int64)])
+        offsets = kept_before[offsets]
+        flat = flat.filter(pa.array(keep))
+    text = None
+    if normalized:
+        if cfg.collapse_whitespace:
+            words = flat if pa.types.is_large_string(flat.type) else flat.cast(pa.large_string())
+            lists = pa.LargeListArray.from_arrays(pa.array(offsets, pa.int64()), words)
+            text = pc.binary_join(lists, pa.scalar(" ", pa.large_string()))
+        else:
+            text = arr
+    return TokenBatch(flat, offsets, text)
