@@ -23,6 +23,9 @@ from curation.stage import build_stage
 from curation.tokenizer import hash_unit
 
 
+NOT_QUALITY = ("dedup", "pii")
+
+
 def load_sample(path: Path, kinds: tuple[str, ...] = ("original",)) -> list[dict[str, Any]]:
     """Labelled records (``label`` human/junk, ``source``) of the given kinds (duplicates are dedup's job)."""
     with gzip.open(path, "rt", encoding="utf-8") as fh:
@@ -31,12 +34,15 @@ def load_sample(path: Path, kinds: tuple[str, ...] = ("original",)) -> list[dict
 
 def evaluate_chain(records: list[dict[str, Any]], stages: list[StageSpec] | str, *, folds: int = 2,
                    positive_label: str = "human") -> dict[str, Any]:
-    """Run a chain (a preset name or stage specs) over labelled records; report kept/removed shares.
+    """Run a chain's quality stages (a preset name or stage specs) over labelled records; report
+    kept/removed shares. ``dedup`` and ``pii`` are left out: they are measured on their own sets.
 
     Returns per label and per source: documents, kept; drops per first-firing reason and label;
     would-fire counts per rule and label.
     """
     specs = [StageSpec.model_validate(s) for s in PRESETS[stages]] if isinstance(stages, str) else stages
+    # Quality only: dedup is corpus-level (measured by bench/dedup_groundtruth.py) and pii rewrites.
+    specs = [s for s in specs if s.name not in NOT_QUALITY]
     fold_of = [int(hash_unit("fold:" + r["id"]) * folds) for r in records]
     kept_by = Counter()
     docs_by = Counter()

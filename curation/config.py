@@ -110,7 +110,7 @@ class OutputConfig(_Strict):
     keep_removed_text: bool = Field(True, description="Keep dropped documents' text in removed/ for review.")
 
 
-# Named stage chains. "default" (quality filtering, then dedup) keeps >= 90% of real human-written text (technical text with code
+# Named stage chains. "default" (quality filtering, dedup, PII redaction) keeps >= 90% of real human-written text (technical text with code
 # and tables included) and removes >= 95% of junk on sample_data (bench/quality_calibration.py);
 # the others are the papers' rule sets at the papers' thresholds, for users who want them.
 PRESETS: dict[str, list[dict[str, Any]]] = {
@@ -122,9 +122,12 @@ PRESETS: dict[str, list[dict[str, Any]]] = {
         {"name": "language", "params": {"languages": ["en"], "min_score": 0.5}},
         {"name": "quality_classifier"},
         {"name": "quality_threshold", "params": {"min_score": 0.5}},
-        # Last: corpus-level, so it sees only documents that passed the filters, and keeps the
+        # Corpus-level, so it sees only documents that passed the filters, and keeps the
         # highest-scoring member of each cluster.
         {"name": "dedup"},
+        # Redaction last, on what will be shipped (the design card's order). Dropped documents keep
+        # their raw text in removed/ unless output.keep_removed_text is false.
+        {"name": "pii"},
     ],
     "gopher": [{"name": "gopher_quality"}, {"name": "gopher_repetition"}],
     "c4": [{"name": "c4"}],

@@ -112,6 +112,7 @@ class Filter(Stage):
 def builtin_stages() -> dict[str, type[Stage]]:
     """The stages known by short name. Imported lazily so heavy stages cost nothing unused."""
     from curation.dedup.stage import Deduplicate
+    from curation.pii.redact import PIIRedactor
     from curation.quality.c4 import C4Filter
     from curation.quality.classifier import QualityClassifier, QualityThreshold
     from curation.quality.fineweb import FineWebQuality
@@ -121,7 +122,7 @@ def builtin_stages() -> dict[str, type[Stage]]:
     from curation.quality.length import LengthFilter
 
     stages = (LengthFilter, Heuristics, GopherQuality, GopherRepetition, C4Filter, FineWebQuality, LanguageFilter,
-              QualityClassifier, QualityThreshold, Deduplicate)
+              QualityClassifier, QualityThreshold, Deduplicate, PIIRedactor)
     return {cls.name: cls for cls in stages}
 
 
