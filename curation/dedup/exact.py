@@ -21,7 +21,7 @@ import xxhash
 
 def text_hash128(text: str | bytes) -> tuple[int, int]:
     """(high, low) 64-bit halves of xxh3-128 of the UTF-8 text."""
-    h = xxhash.xxh3_128_intdigest(text)
+    h = xxhash.xxh3_128_intdigest(text.encode("utf-8") if isinstance(text, str) else text)
     return h >> 64, h & ((1 << 64) - 1)
 
 

@@ -48,7 +48,7 @@ CHUNK = 8192  # shingles per permutation block: 128 x 8,192 x 4 B = 4 MiB, fits 
 
 def token_hash(token: str | bytes) -> int:
     """64-bit hash of one word (or character): xxh3-64 of its UTF-8 bytes, seed 0."""
-    return xxhash.xxh3_64_intdigest(token)
+    return xxhash.xxh3_64_intdigest(token.encode("utf-8") if isinstance(token, str) else token)
 
 
 def combine_hashes(hashes: list[int]) -> int:
@@ -106,7 +106,8 @@ def word_token_hashes(batch: TokenBatch) -> np.ndarray:
     if len(batch.tokens) == 0:
         return np.zeros(0, U64)
     encoded = batch.tokens.dictionary_encode()
-    unique = encoded.dictionary.to_pylist()
+    # As bytes: xxhash 4 refuses str (3.x hashed a str's UTF-8 bytes: the same values).
+    unique = encoded.dictionary.cast(pa.large_binary()).to_pylist()
     table = np.fromiter(map(xxhash.xxh3_64_intdigest, unique), dtype=U64, count=len(unique))
     return table[encoded.indices.to_numpy(zero_copy_only=False)]
 
@@ -118,7 +119,8 @@ def char_token_hashes(texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
     offsets = np.concatenate([[0], np.cumsum(lengths)])
     flat = np.concatenate(codes) if codes else np.zeros(0, np.uint32)
     unique, inverse = np.unique(flat, return_inverse=True)
-    table = np.fromiter((xxhash.xxh3_64_intdigest(chr(c)) for c in unique.tolist()), dtype=U64, count=unique.size)
+    table = np.fromiter((xxhash.xxh3_64_intdigest(chr(c).encode("utf-8", "surrogatepass")) for c in unique.tolist()),
+                        dtype=U64, count=unique.size)
     return table[inverse.reshape(-1)], offsets
 
 
