@@ -1,8 +1,10 @@
 """The runner: read -> stages -> staging -> tokenizer -> shards -> manifest and summary.
 
-Two passes over bounded batches. Pass 1 reads every input, runs the configured stage chain and
-writes the curated documents to ``DIR/staging/``; the tokenizer is then trained on a sample of
-them (or loaded); pass 2 counts the tokens of every curated document and writes the shards.
+Passes over bounded batches. Pass 1 reads every input, runs the per-document stages (in worker
+processes) and writes the survivors to ``DIR/staging/``. Corpus-level stages (dedup, a top
+fraction) are then fitted on the staged files and the rest of the chain runs into ``DIR/curated/``.
+The tokenizer is trained on a sample of that final text (or loaded); the last pass counts the
+tokens of every document and writes the shards.
 Memory is set by the batch size and row-group size, not by corpus size.
 """
 
@@ -186,18 +188,19 @@ class Run:
                 f"no documents to shard: {read.docs_out:,} read, {quarantined_rows:,} quarantined, "
                 f"{read.docs_out - self.stats[-1].docs_out:,} dropped by stages (see {self.out})"
             )
+        if self.late:
+            # Corpus-level stages (and those after them) run before the tokenizer is trained, so it
+            # learns from the final text: no duplicates, nothing unredacted.
+            staging = self._curate_late(staging)
+            if not staging:
+                raise CurationError(f"no documents to shard: the corpus-level stages dropped them all (see {self.out})")
         t0 = time.perf_counter()
         tokenizer_info, counter = self._tokenizer(staging)
         tokenizer_seconds = time.perf_counter() - t0
-        for stage, stats in self.late:
-            if stage.needs_fit:
-                t0 = time.perf_counter()
-                stage.fit([f.path for f in staging], self.out / "work" / stage.name)
-                stats.seconds += time.perf_counter() - t0
         shards = self._shard(staging, counter)
         self._count_dropped_tokens(self._removed.close(), counter)
-        shutil.rmtree(self.out / "staging")
-        shutil.rmtree(self.out / "work", ignore_errors=True)
+        for sub in ("staging", "curated", "work"):
+            shutil.rmtree(self.out / sub, ignore_errors=True)
         manifest = self._manifest(shards, tokenizer_info)
         _write_json(self.out / "manifest.json", manifest)
         budget = budget_report(manifest["total_tokens"])
@@ -218,13 +221,13 @@ class Run:
     def _prepare_output(self) -> None:
         self.out.mkdir(parents=True, exist_ok=True)
         # Files from an earlier run into the same folder would be mistaken for this run's.
-        for sub in ("staging", "work", "shards", "removed", "quarantine"):
+        for sub in ("staging", "curated", "work", "shards", "removed", "quarantine"):
             shutil.rmtree(self.out / sub, ignore_errors=True)
         for name in ("manifest.json", "summary.json", "budget.json", "budget.md"):
             (self.out / name).unlink(missing_ok=True)
         (self.out / "config.json").write_text(self.config.to_json())
 
-    def _curate(self) -> tuple[list[FileInfo], list[FileInfo], int]:
+    def _curate(self) -> tuple[list[FileInfo], int]:
         """Pass 1: read, run the stage chain, write staging, removed and quarantine files."""
         cfg = self.config
         reader = DocumentReader(cfg.input)
@@ -351,6 +354,27 @@ class Run:
         }
         return info, counter
 
+    def _curate_late(self, staging: list[FileInfo]) -> list[FileInfo]:
+        """Fit the corpus-level stages on the staged files, then run the late chain into curated/."""
+        for stage, stats in self.late:
+            if stage.needs_fit:
+                t0 = time.perf_counter()
+                stage.fit([f.path for f in staging], self.out / "work" / stage.name)
+                stats.seconds += time.perf_counter() - t0
+        curated = RollingParquetWriter(self.out / "curated", "part", self.staging_schema,
+                                       target_bytes=STAGING_FILE_BYTES, compression_level=1)
+        try:
+            for batch in _iter_parquet(staging, self.staging_schema.names, self.config.input.batch_size):
+                table = pa.Table.from_batches([batch])
+                docs, nbytes = self._apply(self.late, _table_docs(table),
+                                           utf8_bytes(table.column("text").to_pylist()), self._removed)
+                curated.write(_docs_table(docs, self.staging_schema), nbytes)
+        except BaseException:
+            curated.abort()
+            self._removed.abort()
+            raise
+        return curated.close()
+
     def _shard(self, staging: list[FileInfo], counter: TokenCounter) -> list[FileInfo]:
         """Pass 2: count every curated document's tokens and write the shards."""
         cfg = self.config.shards
@@ -364,10 +388,6 @@ class Run:
         try:
             for batch in _iter_parquet(staging, self.staging_schema.names, self.config.input.batch_size):
                 table = pa.Table.from_batches([batch])
-                if self.late:
-                    docs, _ = self._apply(self.late, _table_docs(table), utf8_bytes(table.column("text").to_pylist()),
-                                          self._removed)
-                    table = _docs_table(docs, self.staging_schema)
                 texts = table.column("text").to_pylist()
                 counts = counter.count(texts)
                 table = table.append_column("token_count", pa.array(counts, pa.int64())).select(
@@ -376,7 +396,6 @@ class Run:
                 bar.update(len(texts))
         except BaseException:
             writer.abort()
-            self._removed.abort()
             raise
         finally:
             bar.close()

@@ -29,7 +29,14 @@ def test_dedup_in_a_run_removes_the_sample_duplicates(tmp_path):
     assert exact_copies <= {r["id"] for r in removed}  # the original (smaller id) survives
     counters = result.summary["stages"][1]["counters"]
     assert counters["dedup/duplicates"] == 301 and counters["dedup/docs"] == 3495 + 1
-    assert not (tmp_path / "out" / "work").exists()
+    assert not (tmp_path / "out" / "work").exists() and not (tmp_path / "out" / "curated").exists()
+
+
+def test_tokenizer_trains_on_the_final_text_not_the_staged_duplicates(tmp_path):
+    result = run([str(SAMPLE)], tmp_path / "out", small_config(stages=["dedup"]), progress=False)
+    tok = result.summary["tokenizer"]
+    assert tok["train_fraction"] == 1.0  # the whole sample fits the training budget
+    assert tok["train_documents"] + tok["holdout_documents"] == result.manifest["total_documents"] == 3495 - 301
 
 
 def test_dedup_runs_after_the_quality_chain_and_is_deterministic(tmp_path):
