@@ -5,17 +5,23 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 SAMPLE := sample_data/corpus.jsonl.gz sample_data/messy.jsonl
 
-.PHONY: run test clean
+.PHONY: run test serve clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	@echo "installing into $(VENV) (log: $(VENV)/install.log)"
-	@{ $(BIN)/python -m pip install --upgrade pip && $(BIN)/python -m pip install -e '.[test]'; } \
+	@{ $(BIN)/python -m pip install --upgrade pip && $(BIN)/python -m pip install -e '.[test,train,ray]'; } \
 		> $(VENV)/install.log 2>&1 || { tail -40 $(VENV)/install.log; exit 1; }
 	@touch $(STAMP)
 
 run: $(STAMP)
 	$(BIN)/curate run --input $(SAMPLE) --output out/
+
+# A local Prefect server (127.0.0.1:4200, SQLite, analytics off) and the deployment curate/main; then
+#   .venv/bin/prefect deployment run curate/main --watch --params '{"input": ["sample_data/"], "output": "out/"}'
+# with PREFECT_API_URL=http://127.0.0.1:4200/api in that shell.
+serve: $(STAMP)
+	$(BIN)/python -m flows.serve --start-server --port 4200
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q

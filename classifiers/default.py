@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from classifiers.train import load_labelled, train_classifiers
 from curation.errors import CurationError
@@ -22,3 +23,12 @@ def ensure_default_model(directory: Path, kind: str = "fasttext") -> Path:
     train_classifiers(data, directory, data_description="sample_data/corpus.jsonl.gz (human documentation vs "
                       "generated junk; a default for demos: train your own for your domain)")
     return model
+
+
+def fill_default_model(config: Any, output: Path) -> None:
+    """Give every ``quality_classifier`` stage without a model one trained from the bundled sample
+    into ``output/classifier`` (the convenience ``curate run`` and the flow share; the library
+    itself never trains a model behind the user's back)."""
+    for spec in config.stages:
+        if spec.name == "quality_classifier" and not spec.params.get("model"):
+            spec.params["model"] = str(ensure_default_model(Path(output) / "classifier"))

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import logging
 import os
 import sys
 from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 from curation.errors import CurationError
@@ -48,7 +50,18 @@ def _parser() -> argparse.ArgumentParser:
                           "gopher, c4, fineweb (the papers' thresholds) or minimal (length only)")
     run.add_argument("--tokenizer", metavar="FILE", help="reuse this tokenizer.json instead of training one")
     run.add_argument("--workers", "-w", type=int, default=os.cpu_count() or 1, metavar="N",
-                     help="processes for the filter stages (default: all cores; the output does not depend on it)")
+                     help="processes for the per-partition steps (default: all cores; the output does not "
+                          "depend on it)")
+    run.add_argument("--runner", choices=("process", "ray", "library"), default="process",
+                     help="process: the Prefect flow 'curate' on a local process pool (default; uses "
+                          "PREFECT_API_URL if set, else a temporary server); ray: the same flow on Ray "
+                          "(prefect-ray); library: no Prefect, the library's own process pool")
+    run.add_argument("--ray-address", metavar="ADDRESS",
+                     help="an existing Ray cluster (e.g. ray://head:10001 or auto); default: start a local Ray")
+    run.add_argument("--fresh", action="store_true",
+                     help="recompute everything (default: resume an interrupted run into the same DIR)")
+    run.add_argument("--keep-intermediate", action="store_true",
+                     help="keep staging/, curated/, work/ and markers/ after the run")
     run.add_argument("--no-progress", action="store_true", help="no progress bars even on a terminal")
     run.add_argument("--quiet", "-q", action="store_true", help="print nothing but errors")
     one_line_errors(run)
@@ -72,7 +85,10 @@ def _parser() -> argparse.ArgumentParser:
     return one_line_errors(parser)
 
 
-def _run(args: argparse.Namespace) -> int:
+FlowRunner = Callable[[argparse.Namespace, Any, bool], str]
+
+
+def _run(args: argparse.Namespace, flow_runner: FlowRunner | None = None) -> int:
     from curation.config import load_config
     from curation.pipeline import run
 
@@ -89,21 +105,24 @@ def _run(args: argparse.Namespace) -> int:
         overrides.setdefault("stages", None)  # the preset wins over a file's stage list
     config = load_config(args.config, overrides)
     _default_quality_model(config, Path(args.output))
-    progress = False if (args.no_progress or args.quiet) else None
-    result = run(args.input, args.output, config, progress=progress, workers=args.workers)
+    progress = False if (args.no_progress or args.quiet) else sys.stderr.isatty()
+    if args.runner == "library":
+        report = run(args.input, args.output, config, progress=progress, workers=args.workers, fresh=args.fresh,
+                     keep_intermediate=args.keep_intermediate).report()
+    elif flow_runner is None:
+        raise CurationError(f"--runner {args.runner} runs the Prefect flow: start curate from the installed "
+                            "`curate` command (flows.cli), or use --runner library")
+    else:
+        report = flow_runner(args, config, progress)
     if not args.quiet:
-        print(result.report())
+        print(report)
     return 0
 
 
 def _default_quality_model(config, output: Path) -> None:
-    """The shell's one convenience: a quality_classifier without a model gets one trained from the
-    bundled sample (the library itself never imports ``classifiers``)."""
-    for spec in config.stages:
-        if spec.name == "quality_classifier" and not spec.params.get("model"):
-            from classifiers.default import ensure_default_model
+    from classifiers.default import fill_default_model
 
-            spec.params["model"] = str(ensure_default_model(output / "classifier"))
+    fill_default_model(config, output)
 
 
 def _train_classifier(args: argparse.Namespace) -> int:
@@ -120,13 +139,15 @@ def _train_classifier(args: argparse.Namespace) -> int:
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, flow_runner: FlowRunner | None = None) -> int:
+    """The ``curate`` command. ``flow_runner`` runs ``curate run`` as a Prefect flow; the installed
+    command (``flows.cli:main``) passes it, since this library never imports Prefect."""
     # Presidio imports transformers when it is installed, which then warns that PyTorch is missing.
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
-        commands = {"run": _run, "plan": run_plan, "train-classifier": _train_classifier}
+        commands = {"run": functools.partial(_run, flow_runner=flow_runner), "plan": run_plan, "train-classifier": _train_classifier}
         return commands[args.command](args)
     except CurationError as exc:
         print(f"curate: error: {exc}", file=sys.stderr)

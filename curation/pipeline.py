@@ -1,15 +1,33 @@
-"""The runner: read -> stages -> staging -> tokenizer -> shards -> manifest and summary.
+"""The run as steps over partitions: read -> stages -> dedup -> PII -> tokenizer -> shards -> manifest.
 
-Passes over bounded batches. Pass 1 reads every input, runs the per-document stages (in worker
-processes) and writes the survivors to ``DIR/staging/``. Corpus-level stages (dedup, a top
-fraction) are then fitted on the staged files and the rest of the chain runs into ``DIR/curated/``.
-The tokenizer is trained on a sample of that final text (or loaded); the last pass counts the
-tokens of every document and writes the shards.
-Memory is set by the batch size and row-group size, not by corpus size.
+Every step below is a plain function of a :class:`RunPlan` (and a partition index), so any runner
+can call it: :func:`run` calls them in this process or a process pool; ``flows/curate.py`` makes
+each one a Prefect task (process pool or Ray). The plan depends only on the inputs and the config,
+so the output is byte-identical whatever runs it.
+
+Steps and what they write in ``DIR``:
+
+1. :func:`plan_run`: the input partitions; ``config.json`` and ``plan.json``.
+2. :func:`curate_partition` (per partition): reads it, runs the per-document stages, writes
+   ``staging/``, ``removed/``, ``quarantine/`` and the ids it saw.
+3. :func:`duplicate_id_skips`: ids already seen in an earlier partition; those partitions run
+   step 2 again with the duplicates quarantined (rare: ids are usually unique per corpus).
+4. :func:`fit_stage` (per corpus-level stage, e.g. dedup, whose phases fan out through ``map_fn``).
+5. :func:`late_partition` (per partition): the rest of the chain into ``curated/``.
+6. :func:`tokenizer_step`: trains (on an id-hash sample of the curated text) or copies the tokenizer.
+7. :func:`write_shards`: counts every token and writes ``shards/`` in input order.
+8. :func:`finalize`: ``manifest.json``, ``summary.json``, ``budget.*``, ``report.*``.
+
+Resumable: each step writes under temporary names, renames, then writes a completion marker
+(``markers/``) holding a hash of its inputs and of the config it depends on. A rerun skips a step
+whose marker matches and recomputes the ones a config change affects (changing a PII option reruns
+PII, the tokenizer and the shards, not the filters or dedup).
 """
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import json
 import logging
 import multiprocessing
@@ -17,26 +35,28 @@ import platform
 import shutil
 import sys
 import time
-from collections import Counter, deque
-from collections.abc import Iterator
-from concurrent.futures import Future, ProcessPoolExecutor
+from collections import Counter
+from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 from tqdm import tqdm
 
 from curation.budget import budget_report, render_budget_markdown
-from curation.config import PipelineConfig
+from curation.config import PipelineConfig, StageSpec
 from curation.document import (QUARANTINE_SCHEMA, REMOVED_BASE_FIELDS, SHARD_BASE_FIELDS, STAGING_BASE_FIELDS,
                                Document)
 from curation.errors import CurationError
 from curation.io.parquet import FileInfo, RollingParquetWriter, sha256_file
 from curation.io.readers import DocumentReader, QuarantineRecord, resolve_inputs
-from curation.stage import Dropped, Stage, build_stage
+from curation.partition import InputPartition, plan_partitions
+from curation.stage import Dropped, MapFn, Stage, build_stage
 from curation.summary import StageStats, format_reasons, format_table, utf8_bytes
 from curation.tokenizer import (SampleSplit, TokenCounter, iter_holdout, load_tokenizer, save_tokenizer,
                                 train_tokenizer)
@@ -44,9 +64,521 @@ from curation.tokenizer import (SampleSplit, TokenCounter, iter_holdout, load_to
 log = logging.getLogger(__name__)
 
 HOLDOUT_LIMIT_BYTES = 20 << 20  # bytes-per-token is stable to 3 digits well before 20 MB
-STAGING_FILE_BYTES = 256 << 20
 MANIFEST_VERSION = 1
+PLAN_VERSION = 1
 VERSIONED_PACKAGES = ("curation", "pyarrow", "tokenizers", "fastokens", "numpy")
+INTERMEDIATE = ("staging", "curated", "work", "ids", "markers")
+OUTPUTS = ("shards", "removed", "quarantine", "tokenizer")
+RESULT_FILES = ("manifest.json", "summary.json", "budget.json", "budget.md", "report.md", "report.html")
+
+
+# ---------------------------------------------------------------------------------------------
+# The plan
+
+
+@dataclass(frozen=True)
+class RunPlan:
+    """What a run reads and how it is split; every step takes it (it pickles, for any runner)."""
+
+    output: Path
+    config: PipelineConfig
+    inputs: tuple[str, ...]
+    partitions: tuple[InputPartition, ...]
+
+    @functools.cached_property
+    def split(self) -> int:
+        """Index of the first corpus-level stage: stages from it on run in pass 2."""
+        return next((i for i, s in enumerate(self.stages()) if s.needs_fit), len(self.config.stages))
+
+    @property
+    def early_specs(self) -> list[StageSpec]:
+        return self.config.stages[:self.split]
+
+    @property
+    def late_specs(self) -> list[StageSpec]:
+        return self.config.stages[self.split:]
+
+    def stages(self) -> list[Stage]:
+        """Fresh stage objects (cheap: models load lazily, on the first batch)."""
+        return [build_stage(s.name, s.params) for s in self.config.stages]
+
+    @functools.cached_property
+    def schemas(self) -> dict[str, pa.Schema]:
+        stages = self.stages()
+        attributes = {f: pa.string() for f in self.config.input.keep_fields} | _union_columns(stages, "attributes")
+        return {"staging": _schema(STAGING_BASE_FIELDS, attributes),
+                "shard": _schema(SHARD_BASE_FIELDS, attributes),
+                "removed": _schema(REMOVED_BASE_FIELDS, _union_columns(stages, "removed_columns"))}
+
+    def marker(self, step: str, index: int | None = None) -> Path:
+        return self.output / "markers" / (f"{step}.json" if index is None else f"{step}-{index:05d}.json")
+
+    def workdir(self, stage: str) -> Path:
+        return self.output / "work" / stage
+
+
+def plan_run(inputs: Sequence[str], output_dir: str | Path, config: PipelineConfig | None = None,
+             fresh: bool = False) -> RunPlan:
+    """Resolve and partition the inputs and prepare ``output_dir``.
+
+    An interrupted run into the same folder with the same inputs is resumed (its finished steps are
+    kept and skipped); a folder holding anything else is emptied of pipeline outputs first.
+
+    Raises:
+        CurationError: an input that does not exist or has an unknown format (before any write).
+    """
+    config = config or PipelineConfig()
+    files = resolve_inputs(inputs)
+    partitions = tuple(plan_partitions(files, config.input.partition_bytes))
+    out = Path(output_dir)
+    plan = RunPlan(out, config, tuple(str(i) for i in inputs), partitions)
+    plan.schemas  # noqa: B018 - a column clash or bad stage parameter fails here, before any write
+    identity = {"version": PLAN_VERSION, "partitions": [p.key() for p in partitions]}
+    out.mkdir(parents=True, exist_ok=True)
+    previous = out / "plan.json"
+    same = previous.exists() and _read_json(previous).get("identity") == identity
+    if fresh or not same:
+        for sub in INTERMEDIATE + OUTPUTS:
+            shutil.rmtree(out / sub, ignore_errors=True)
+    # A run in progress must never look finished.
+    for name in RESULT_FILES:
+        (out / name).unlink(missing_ok=True)
+    _write_json(out / "plan.json", {"identity": identity, "partitions": [
+        {"index": p.index, "bytes": p.nbytes, "files": p.identity["files"]} for p in partitions]})
+    (out / "config.json").write_text(config.to_json())
+    return plan
+
+
+# ---------------------------------------------------------------------------------------------
+# Pass 1: per partition
+
+
+def curate_partition(plan: RunPlan, index: int, skip: Sequence[int] = ()) -> dict[str, Any]:
+    """Read one partition, run the per-document stages and write what they kept, dropped and why.
+
+    Args:
+        skip: ordinals (among the partition's valid documents) whose ids an earlier partition has;
+            they are quarantined as ``duplicate_id`` (see :func:`duplicate_id_skips`).
+
+    Returns the step's outcome (also its marker): per-stage stats, quarantine reasons, files.
+    """
+    cfg = plan.config
+    part = plan.partitions[index]
+    key = _key("curate", part.key(), cfg.input, plan.early_specs, cfg.output, sorted(skip))
+    if (done := _done(plan.marker("curate", index), key)) is not None:
+        return done
+    out = plan.output
+    schemas = plan.schemas
+    name = f"part-{index:05d}"
+    for sub, prefix in (("staging", name), ("removed", f"early-{index:05d}"), ("quarantine", name)):
+        for old in (out / sub).glob(f"{prefix}-*"):
+            old.unlink()
+    staging = RollingParquetWriter(out / "staging", name, schemas["staging"], compression_level=1)
+    removed = RollingParquetWriter(out / "removed", f"early-{index:05d}", schemas["removed"])
+    quarantine = RollingParquetWriter(out / "quarantine", name, QUARANTINE_SCHEMA)
+    stages = _cached_stages(plan.early_specs, ())
+    stats = [StageStats("read", bytes_in=None)] + [StageStats(s.name) for s in stages]
+    reasons: Counter[str] = Counter()
+    reader = DocumentReader(cfg.input, skip)
+    try:
+        for input_file in part.files:
+            batches = reader.read(input_file)
+            while True:
+                t0 = time.perf_counter()
+                batch = next(batches, None)
+                stats[0].seconds += time.perf_counter() - t0
+                if batch is None:
+                    break
+                if batch.quarantined:
+                    quarantine.write(_quarantine_table(batch.quarantined), sum(r.raw_bytes for r in batch.quarantined))
+                    reasons.update(r.reason for r in batch.quarantined)
+                nbytes = utf8_bytes([d.text for d in batch.docs])
+                stats[0].docs_in += len(batch.docs) + len(batch.quarantined)
+                stats[0].docs_out += len(batch.docs)
+                stats[0].bytes_out += nbytes
+                docs, nbytes, steps = run_chain(stages, batch.docs, nbytes)
+                _record(stats[1:], steps, removed, schemas["removed"], cfg.output.keep_removed_text)
+                staging.write(_docs_table(docs, schemas["staging"]), nbytes)
+    except BaseException:
+        for writer in (staging, removed, quarantine):
+            writer.abort()
+        raise
+    _save_ids(out / "ids" / f"{name}.npy", np.array(reader.id_hashes, dtype=np.uint64))
+    outcome = {"key": key, "index": index, "stats": [s.to_dict() for s in stats], "quarantined": dict(reasons),
+               "staging": _infos(staging.close()), "removed": _infos(removed.close()),
+               "quarantine": _infos(quarantine.close())}
+    _write_json(plan.marker("curate", index), outcome)
+    return outcome
+
+
+def duplicate_id_skips(plan: RunPlan) -> dict[int, list[int]]:
+    """Partitions holding ids that an earlier partition already had, and which of their documents.
+
+    Each partition quarantines duplicates within itself; this finds the ones across partitions
+    (the first occurrence in input order is kept, as a single reader would).
+    """
+    arrays = [np.load(plan.output / "ids" / f"part-{p.index:05d}.npy") for p in plan.partitions]
+    if len(arrays) < 2:
+        return {}
+    hashes = np.concatenate(arrays)
+    part = np.repeat(np.arange(len(arrays)), [len(a) for a in arrays])
+    ordinal = np.concatenate([np.arange(len(a)) for a in arrays])
+    _, first = np.unique(hashes, return_index=True)
+    later = np.ones(len(hashes), bool)
+    later[first] = False
+    skips: dict[int, list[int]] = {}
+    for p, o in zip(part[later].tolist(), ordinal[later].tolist()):
+        skips.setdefault(p, []).append(o)
+    return skips
+
+
+# ---------------------------------------------------------------------------------------------
+# Corpus-level stages and pass 2
+
+
+def fit_stage(plan: RunPlan, position: int, curated: Sequence[dict[str, Any]], map_fn: MapFn = map) -> dict[str, Any]:
+    """Fit the corpus-level stage at ``position`` of the chain on every partition's staged files.
+
+    Its phases fan out through ``map_fn`` (dedup: one task per staging file, per band, per part).
+    """
+    spec = plan.config.stages[position]
+    stage = build_stage(spec.name, spec.params)
+    key = _key("fit", [c["key"] for c in curated], spec)
+    marker = plan.marker(f"fit-{stage.name}")
+    if (done := _done(marker, key)) is not None:
+        return done
+    workdir = plan.workdir(stage.name)
+    shutil.rmtree(workdir, ignore_errors=True)  # files of another input or config must not mix in
+    t0 = time.perf_counter()
+    counters = stage.fit([Path(f["path"]) for c in curated for f in c["staging"]], workdir, map_fn) or {}
+    outcome = {"key": key, "stage": stage.name, "position": position, "counters": counters,
+               "seconds": time.perf_counter() - t0}
+    _write_json(marker, outcome)
+    return outcome
+
+
+def late_partition(plan: RunPlan, index: int, early: dict[str, Any], fits: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Run the rest of the chain (dedup, PII, ...) over one partition's staged documents."""
+    cfg = plan.config
+    key = _key("late", early["key"], [f["key"] for f in fits], plan.late_specs, cfg.output)
+    if (done := _done(plan.marker("late", index), key)) is not None:
+        return done
+    out = plan.output
+    schemas = plan.schemas
+    name = f"part-{index:05d}"
+    for sub, prefix in (("curated", name), ("removed", f"late-{index:05d}")):
+        for old in (out / sub).glob(f"{prefix}-*"):
+            old.unlink()
+    stages = _cached_stages(plan.late_specs, tuple(f["key"] for f in fits),
+                            {f["stage"]: plan.workdir(f["stage"]) for f in fits})
+    stats = [StageStats(s.name) for s in stages]
+    curated = RollingParquetWriter(out / "curated", name, schemas["staging"], compression_level=1)
+    removed = RollingParquetWriter(out / "removed", f"late-{index:05d}", schemas["removed"])
+    files = [FileInfo(Path(f["path"]), f["rows"], 0, f["text_bytes"], 0, "") for f in early["staging"]]
+    try:
+        for batch in _iter_parquet(files, schemas["staging"].names, cfg.input.batch_size):
+            table = pa.Table.from_batches([batch])
+            docs, nbytes, steps = run_chain(stages, _table_docs(table), utf8_bytes(table.column("text").to_pylist()))
+            _record(stats, steps, removed, schemas["removed"], cfg.output.keep_removed_text)
+            curated.write(_docs_table(docs, schemas["staging"]), nbytes)
+    except BaseException:
+        curated.abort()
+        removed.abort()
+        raise
+    outcome = {"key": key, "index": index, "stats": [s.to_dict() for s in stats],
+               "staging": _infos(curated.close()), "removed": _infos(removed.close())}
+    _write_json(plan.marker("late", index), outcome)
+    return outcome
+
+
+# ---------------------------------------------------------------------------------------------
+# Tokenizer, shards, results
+
+
+def tokenizer_step(plan: RunPlan, final: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Train the tokenizer on a sample of the final text (or copy the given one); measure it on
+    held-out documents. ``final``: each partition's last outcome (its ``staging`` files)."""
+    cfg = plan.config.tokenizer
+    given = sha256_file(Path(cfg.path)) if cfg.path else None
+    key = _key("tokenizer", [f["key"] for f in final], cfg, given)
+    directory = plan.output / "tokenizer"
+    marker = plan.marker("tokenizer")
+    if (done := _done(marker, key)) is not None and (directory / "tokenizer.json").exists():
+        return done
+    t0 = time.perf_counter()
+    files = _final_files(final)
+    split = SampleSplit.for_corpus(cfg, sum(f.text_bytes for f in files))
+    batch_rows = plan.config.input.batch_size
+    info: dict[str, Any]
+    if cfg.path:
+        tokenizer = load_tokenizer(cfg.path)
+        directory.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(cfg.path, directory / "tokenizer.json")
+        info = {"source": f"given ({cfg.path})"}
+    else:
+        trained = {"documents": 0, "bytes": 0}
+
+        def sample() -> Iterator[list[str]]:
+            for ids, texts in _texts(files, batch_rows):
+                chosen = [t for i, t in zip(ids, texts) if split.is_train(i)]
+                trained["documents"] += len(chosen)
+                trained["bytes"] += utf8_bytes(chosen)
+                yield chosen
+
+        tokenizer = train_tokenizer(sample(), cfg)
+        save_tokenizer(tokenizer, directory, cfg)
+        info = {"source": "trained", "train_documents": trained["documents"], "train_bytes": trained["bytes"],
+                "train_fraction": round(split.train_fraction, 6)}
+    path = directory / "tokenizer.json"
+    counter = TokenCounter(path, backend=cfg.counter)
+    holdout = list(iter_holdout(((i, t) for ids, texts in _texts(files, batch_rows) for i, t in zip(ids, texts)),
+                                split, HOLDOUT_LIMIT_BYTES))
+    holdout_tokens = int(counter.count(holdout).sum())
+    info |= {
+        "key": key,
+        "path": "tokenizer/tokenizer.json",
+        "sha256": sha256_file(path),
+        "vocab_size": tokenizer.get_vocab_size(),
+        "eos_token": cfg.special_tokens[0] if cfg.special_tokens else None,
+        "counter": counter.backend,
+        "holdout_documents": len(holdout),
+        "holdout_bytes_per_token": round(utf8_bytes(holdout) / holdout_tokens, 4) if holdout_tokens else None,
+        "seconds": round(time.perf_counter() - t0, 3),
+    }
+    _write_json(marker, info)
+    return info
+
+
+def write_shards(plan: RunPlan, final: Sequence[dict[str, Any]], removed: Sequence[dict[str, Any]],
+                 tokenizer: dict[str, Any], progress: bool = False) -> dict[str, Any]:
+    """Count every final document's tokens and write the shards, in input order; count the tokens
+    each stage removed (on ``removed/`` texts, with the run's tokenizer)."""
+    cfg = plan.config
+    key = _key("shards", [f["key"] for f in final], tokenizer["sha256"], cfg.shards, cfg.tokenizer.counter,
+               [r["key"] for r in removed])
+    marker = plan.marker("shards")
+    if (done := _done(marker, key)) is not None:
+        return done
+    t0 = time.perf_counter()
+    shutil.rmtree(plan.output / "shards", ignore_errors=True)
+    counter = TokenCounter(plan.output / "tokenizer" / "tokenizer.json", backend=cfg.tokenizer.counter)
+    schema = plan.schemas["shard"]
+    writer = RollingParquetWriter(
+        plan.output / "shards", "shard", schema, target_bytes=cfg.shards.target_bytes,
+        target_tokens=cfg.shards.target_tokens, row_group_bytes=cfg.shards.row_group_bytes,
+        compression=cfg.shards.compression, compression_level=cfg.shards.compression_level,
+    )
+    files = _final_files(final)
+    bar = tqdm(total=sum(f.rows for f in files), unit="doc", desc="tokenize+shard", disable=not progress, leave=False)
+    try:
+        for batch in _iter_parquet(files, plan.schemas["staging"].names, cfg.input.batch_size):
+            table = pa.Table.from_batches([batch])
+            texts = table.column("text").to_pylist()
+            counts = counter.count(texts)
+            table = table.append_column("token_count", pa.array(counts, pa.int64())).select(schema.names)
+            writer.write(table, utf8_bytes(texts), int(counts.sum()))
+            bar.update(len(texts))
+    except BaseException:
+        writer.abort()
+        raise
+    finally:
+        bar.close()
+    shards = writer.close()
+    dropped: Counter[str] = Counter()
+    if cfg.output.keep_removed_text:
+        removed_files = [FileInfo(Path(f["path"]), 0, 0, 0, 0, "") for r in removed for f in r["removed"]]
+        for batch in _iter_parquet(removed_files, ["stage", "text"], cfg.input.batch_size):
+            counts = counter.count(batch.column("text").to_pylist())
+            for stage, n in zip(batch.column("stage").to_pylist(), counts.tolist()):
+                dropped[stage] += n
+    outcome = {"key": key, "shards": _infos(shards), "tokens_dropped": dict(dropped),
+               "seconds": time.perf_counter() - t0}
+    _write_json(marker, outcome)
+    return outcome
+
+
+def finalize(plan: RunPlan, early: Sequence[dict[str, Any]], fits: Sequence[dict[str, Any]],
+             late: Sequence[dict[str, Any]], tokenizer: dict[str, Any], shards: dict[str, Any],
+             seconds: float, keep_intermediate: bool = False) -> RunResult:
+    """Merge the steps' accounting and write manifest, summary, budget and report."""
+    from curation.report import write_report
+
+    out = plan.output
+    stats = [StageStats("read", bytes_in=None)] + [StageStats(s.name) for s in plan.stages()]
+    reasons: Counter[str] = Counter()
+    for outcome in early:
+        reasons.update(outcome["quarantined"])
+        for total, part in zip(stats, outcome["stats"]):
+            total.merge(StageStats.from_dict(part))
+    for outcome in late:
+        for total, part in zip(stats[1 + plan.split:], outcome["stats"]):
+            total.merge(StageStats.from_dict(part))
+    for fit in fits:
+        total = stats[1 + fit["position"]]
+        total.seconds += fit["seconds"]
+        total.add_counters(Counter(fit["counters"]))
+    for total in stats[1:]:
+        total.tokens_dropped = shards["tokens_dropped"].get(total.stage, 0) if plan.config.output.keep_removed_text \
+            else None
+    infos = [_info(s) for s in shards["shards"]]
+    stats[-1].tokens_out = sum(s.tokens for s in infos)
+    manifest = _manifest(plan, infos, tokenizer)
+    _write_json(out / "manifest.json", manifest)
+    budget = budget_report(manifest["total_tokens"])
+    _write_json(out / "budget.json", budget)
+    (out / "budget.md").write_text(render_budget_markdown(budget))
+    summary = {
+        "inputs": list(plan.inputs),
+        "partitions": len(plan.partitions),
+        "stages": [s.to_dict() for s in stats],
+        "quarantined": dict(sorted(reasons.items())),
+        "total_documents": manifest["total_documents"],
+        "total_tokens": manifest["total_tokens"],
+        "tokenizer": {k: v for k, v in tokenizer.items() if k != "key"},
+        "seconds": round(seconds, 3),
+    }
+    _write_json(out / "summary.json", summary)
+    result = RunResult(out, manifest, summary, stats, reasons)
+    write_report(result, budget)
+    if not keep_intermediate:
+        for sub in INTERMEDIATE:
+            shutil.rmtree(out / sub, ignore_errors=True)
+    return result
+
+
+# ---------------------------------------------------------------------------------------------
+# Drivers
+
+
+def execute(plan: RunPlan, map_fn: MapFn = map, progress: bool = False, keep_intermediate: bool = False,
+            started: float | None = None) -> RunResult:
+    """Run every step of ``plan`` in order, fanning per-partition steps out through ``map_fn``.
+
+    ``flows/curate.py`` is the same sequence with each step a Prefect task.
+    """
+    started = time.perf_counter() if started is None else started
+    indices = range(len(plan.partitions))
+    bar = tqdm(total=len(indices), unit="part", desc="filter", disable=not progress, leave=False)
+
+    early = []
+    for outcome in map_fn(functools.partial(curate_partition, plan), indices):
+        early.append(outcome)
+        bar.update()
+    bar.close()
+    skips = duplicate_id_skips(plan)
+    if skips:
+        redo = dict(zip(skips, map_fn(_curate_with_skip, [(plan, i, s) for i, s in skips.items()])))
+        early = [redo.get(i, e) for i, e in enumerate(early)]
+    check_survivors(plan, early)
+    fits = [fit_stage(plan, i, early, map_fn) for i, s in enumerate(plan.stages()) if s.needs_fit]
+    final, late = early, []
+    if plan.late_specs:
+        late = list(map_fn(_late_task, [(plan, i, early[i], fits) for i in indices]))
+        final = late
+        check_survivors(plan, late)
+    tokenizer = tokenizer_step(plan, final)
+    shards = write_shards(plan, final, early + late, tokenizer, progress)
+    return finalize(plan, early, fits, late, tokenizer, shards, time.perf_counter() - started, keep_intermediate)
+
+
+def check_survivors(plan: RunPlan, outcomes: Sequence[dict[str, Any]]) -> None:
+    """Fail with the funnel when no document is left to shard."""
+    if any(f["rows"] for o in outcomes for f in o["staging"]):
+        return
+    read = sum(o["stats"][0]["docs_out"] for o in outcomes if o["stats"] and o["stats"][0]["stage"] == "read")
+    quarantined = sum(sum(o.get("quarantined", {}).values()) for o in outcomes)
+    raise CurationError(f"no documents to shard: {read:,} read, {quarantined:,} quarantined, every other one "
+                        f"dropped by the stages (see {plan.output / 'removed'})")
+
+
+def _curate_with_skip(args: tuple[RunPlan, int, list[int]]) -> dict[str, Any]:
+    return curate_partition(*args)
+
+
+def _late_task(args: tuple[RunPlan, int, dict[str, Any], list[dict[str, Any]]]) -> dict[str, Any]:
+    return late_partition(*args)
+
+
+def run(inputs: list[str], output_dir: str | Path, config: PipelineConfig | None = None,
+        progress: bool | None = None, workers: int = 1, fresh: bool = False,
+        keep_intermediate: bool = False) -> RunResult:
+    """Run the whole pipeline in this process (``workers=1``) or a local process pool.
+
+    Args:
+        progress: progress bars; default "stderr is a terminal".
+        workers: processes for the per-partition steps. The output is byte-identical for any value,
+            so it is an argument of the run, not part of the (hashed) config.
+        fresh: ignore an interrupted run's finished steps in ``output_dir``.
+        keep_intermediate: keep staging/, curated/, work/ and markers/ after success.
+    """
+    if workers < 1:
+        raise CurationError(f"workers must be at least 1, got {workers}")
+    started = time.perf_counter()
+    if progress is None:
+        progress = sys.stderr.isatty()
+    plan = plan_run(inputs, output_dir, config, fresh)
+    if workers == 1 or len(plan.partitions) == 1:
+        return execute(plan, map, progress, keep_intermediate, started)
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        return execute(plan, pool.map, progress, keep_intermediate, started)
+
+
+# ---------------------------------------------------------------------------------------------
+# Batches and accounting
+
+
+@dataclass(slots=True)
+class StepRecord:
+    """What one stage did to one batch: the funnel, the drops, its counters and its time."""
+
+    docs_in: int
+    bytes_in: int
+    docs_out: int
+    bytes_out: int
+    seconds: float
+    dropped: list[Dropped]
+    counters: Counter[str]
+
+
+def run_chain(stages: list[Stage], docs: list[Document], nbytes: int) -> tuple[list[Document], int, list[StepRecord]]:
+    """Run stages in order over one batch. Pure: accounting is returned, nothing is written."""
+    steps = []
+    for stage in stages:
+        t0 = time.perf_counter()
+        result = stage(docs)
+        seconds = time.perf_counter() - t0
+        kept_bytes = utf8_bytes([d.text for d in result.kept])
+        steps.append(StepRecord(len(docs), nbytes, len(result.kept), kept_bytes, seconds, result.dropped,
+                                result.counters))
+        docs, nbytes = result.kept, kept_bytes
+    return docs, nbytes, steps
+
+
+def _record(stats: list[StageStats], steps: list[StepRecord], removed: RollingParquetWriter, schema: pa.Schema,
+            keep_text: bool) -> None:
+    for stage_stats, step in zip(stats, steps):
+        stage_stats.add_step(step)
+        if step.dropped:
+            removed.write(_removed_table(step.dropped, schema, keep_text), utf8_bytes([d.doc.text for d in step.dropped]))
+
+
+# Built stages, per process: loading models (classifier, Presidio) once per worker rather than once
+# per partition. A cache, not state: the key is everything that determines the stages' behaviour.
+_STAGE_CACHE: dict[str, list[Stage]] = {}
+
+
+def _cached_stages(specs: list[StageSpec], fit_keys: tuple[str, ...], workdirs: dict[str, Path] | None = None
+                   ) -> list[Stage]:
+    key = json.dumps([[s.name, s.params] for s in specs] + list(fit_keys), sort_keys=True, default=str)
+    if key not in _STAGE_CACHE:
+        if len(_STAGE_CACHE) >= 4:
+            _STAGE_CACHE.clear()
+        stages = [build_stage(s.name, s.params) for s in specs]
+        for stage in stages:
+            if stage.needs_fit:
+                stage.load((workdirs or {})[stage.name])
+        _STAGE_CACHE[key] = stages
+    return _STAGE_CACHE[key]
 
 
 @dataclass
@@ -80,6 +612,75 @@ class RunResult:
         return "\n".join(lines)
 
 
+def _key(*parts: Any) -> str:
+    def plain(x: Any) -> Any:
+        if hasattr(x, "model_dump"):
+            return x.model_dump(mode="json")
+        if isinstance(x, (list, tuple)):
+            return [plain(i) for i in x]
+        return x
+    return hashlib.sha256(json.dumps(plain(list(parts)), sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _done(marker: Path, key: str) -> dict[str, Any] | None:
+    """The marker's outcome if the step finished with this key and its files are all there."""
+    if not marker.exists():
+        return None
+    outcome = _read_json(marker)
+    if outcome.get("key") != key:
+        return None
+    listed = [f for name in ("staging", "removed", "quarantine", "shards") for f in outcome.get(name, [])]
+    if not all(Path(f["path"]).exists() for f in listed):
+        return None
+    return outcome
+
+
+def _infos(files: list[FileInfo]) -> list[dict[str, Any]]:
+    return [{"path": str(f.path), "rows": f.rows, "tokens": f.tokens, "text_bytes": f.text_bytes,
+             "bytes": f.file_bytes, "sha256": f.sha256} for f in files]
+
+
+def _info(d: dict[str, Any]) -> FileInfo:
+    return FileInfo(Path(d["path"]), d["rows"], d["tokens"], d["text_bytes"], d["bytes"], d["sha256"])
+
+
+def _final_files(final: Sequence[dict[str, Any]]) -> list[FileInfo]:
+    return [_info(f) for outcome in final for f in outcome["staging"]]
+
+
+def _texts(files: list[FileInfo], batch_rows: int) -> Iterator[tuple[list[str], list[str]]]:
+    for batch in _iter_parquet(files, ["id", "text"], batch_rows):
+        yield batch.column("id").to_pylist(), batch.column("text").to_pylist()
+
+
+def _save_ids(path: Path, ids: np.ndarray) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "wb") as fh:
+        np.save(fh, ids, allow_pickle=False)
+    tmp.replace(path)
+
+
+def _manifest(plan: RunPlan, shards: list[FileInfo], tokenizer_info: dict[str, Any]) -> dict[str, Any]:
+    # No timestamps or absolute paths: two runs of the same input and config must match byte for byte.
+    return {
+        "format_version": MANIFEST_VERSION,
+        "shards": [
+            {"path": s.path.relative_to(plan.output).as_posix(), "rows": s.rows, "tokens": s.tokens,
+             "text_bytes": s.text_bytes, "bytes": s.file_bytes, "sha256": s.sha256}
+            for s in shards
+        ],
+        "total_documents": sum(s.rows for s in shards),
+        "total_tokens": sum(s.tokens for s in shards),
+        "total_text_bytes": sum(s.text_bytes for s in shards),
+        "tokenizer": {k: tokenizer_info[k] for k in ("path", "sha256", "vocab_size", "eos_token")}
+        | {"special_token_policy": "literal special-token strings in text are encoded as ordinary text"},
+        "token_count": "len(tokenizer.encode(text, add_special_tokens=False).ids) with encode_special_tokens=True",
+        "config_sha256": plan.config.sha256(),
+        "versions": package_versions(),
+    }
+
+
 def _schema(base: list[tuple[str, pa.DataType]], extra: dict[str, pa.DataType]) -> pa.Schema:
     names = {n for n, _ in base}
     clash = names & set(extra)
@@ -98,9 +699,9 @@ def _union_columns(stages: list[Stage], attr: str) -> dict[str, pa.DataType]:
     return merged
 
 
-def _docs_table(docs: list[Document], schema: pa.Schema, extra: dict[str, list[Any]] | None = None) -> pa.Table:
+def _docs_table(docs: list[Document], schema: pa.Schema) -> pa.Table:
     columns: dict[str, list[Any]] = {"id": [d.id for d in docs], "text": [d.text for d in docs],
-                                     "source": [d.source for d in docs], **(extra or {})}
+                                     "source": [d.source for d in docs]}
     for name in schema.names:
         if name not in columns:
             columns[name] = [d.attributes.get(name) for d in docs]
@@ -132,7 +733,7 @@ def _quarantine_table(records: list[QuarantineRecord]) -> pa.Table:
     )
 
 
-def _iter_parquet(files: list[FileInfo], columns: list[str] | None, batch_rows: int) -> Iterator[pa.RecordBatch]:
+def _iter_parquet(files: Iterable[FileInfo], columns: list[str] | None, batch_rows: int) -> Iterator[pa.RecordBatch]:
     for info in files:
         yield from pq.ParquetFile(info.path).iter_batches(batch_size=batch_rows, columns=columns)
 
@@ -147,343 +748,12 @@ def package_versions() -> dict[str, str]:
     return versions
 
 
+def _read_json(path: Path) -> dict[str, Any]:
+    return json.loads(Path(path).read_text())
+
+
 def _write_json(path: Path, data: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
     tmp.replace(path)
-
-
-class Run:
-    """One pipeline run into one output directory. Use :func:`run`."""
-
-    def __init__(self, inputs: list[str], output_dir: str | Path, config: PipelineConfig, progress: bool = False,
-                 workers: int = 1):
-        if workers < 1:
-            raise CurationError(f"workers must be at least 1, got {workers}")
-        self.files = resolve_inputs(inputs)  # fails before anything is written
-        self.workers = workers
-        self.out = Path(output_dir)
-        self.config = config
-        self.progress = progress
-        self.stages = [build_stage(s.name, s.params) for s in config.stages]
-        attributes = {f: pa.string() for f in config.input.keep_fields} | _union_columns(self.stages, "attributes")
-        self.staging_schema = _schema(STAGING_BASE_FIELDS, attributes)
-        self.shard_schema = _schema(SHARD_BASE_FIELDS, attributes)
-        self.removed_schema = _schema(REMOVED_BASE_FIELDS, _union_columns(self.stages, "removed_columns"))
-        self.stats = [StageStats("read", bytes_in=None)] + [StageStats(s.name) for s in self.stages]
-        # Stages from the first corpus-level one on run in pass 2, after fitting on the staged corpus.
-        split = next((i for i, s in enumerate(self.stages) if s.needs_fit), len(self.stages))
-        self.early = list(zip(self.stages[:split], self.stats[1:split + 1]))
-        self.late = list(zip(self.stages[split:], self.stats[split + 1:]))
-        self.quarantine_reasons: Counter[str] = Counter()
-
-    def execute(self) -> RunResult:
-        started = time.perf_counter()
-        self._prepare_output()
-        staging, quarantined_rows = self._curate()
-        if not staging:
-            self._removed.close()
-            read = self.stats[0]
-            raise CurationError(
-                f"no documents to shard: {read.docs_out:,} read, {quarantined_rows:,} quarantined, "
-                f"{read.docs_out - self.stats[-1].docs_out:,} dropped by stages (see {self.out})"
-            )
-        if self.late:
-            # Corpus-level stages (and those after them) run before the tokenizer is trained, so it
-            # learns from the final text: no duplicates, nothing unredacted.
-            staging = self._curate_late(staging)
-            if not staging:
-                raise CurationError(f"no documents to shard: the corpus-level stages dropped them all (see {self.out})")
-        t0 = time.perf_counter()
-        tokenizer_info, counter = self._tokenizer(staging)
-        tokenizer_seconds = time.perf_counter() - t0
-        shards = self._shard(staging, counter)
-        self._count_dropped_tokens(self._removed.close(), counter)
-        for sub in ("staging", "curated", "work"):
-            shutil.rmtree(self.out / sub, ignore_errors=True)
-        manifest = self._manifest(shards, tokenizer_info)
-        _write_json(self.out / "manifest.json", manifest)
-        budget = budget_report(manifest["total_tokens"])
-        _write_json(self.out / "budget.json", budget)
-        (self.out / "budget.md").write_text(render_budget_markdown(budget))
-        summary = {
-            "inputs": [str(f.path) for f in self.files],
-            "stages": [s.to_dict() for s in self.stats],
-            "quarantined": dict(sorted(self.quarantine_reasons.items())),
-            "total_documents": manifest["total_documents"],
-            "total_tokens": manifest["total_tokens"],
-            "tokenizer": {**tokenizer_info, "seconds": round(tokenizer_seconds, 3)},
-            "seconds": round(time.perf_counter() - started, 3),
-        }
-        _write_json(self.out / "summary.json", summary)
-        return RunResult(self.out, manifest, summary, self.stats, self.quarantine_reasons)
-
-    def _prepare_output(self) -> None:
-        self.out.mkdir(parents=True, exist_ok=True)
-        # Files from an earlier run into the same folder would be mistaken for this run's.
-        for sub in ("staging", "curated", "work", "shards", "removed", "quarantine"):
-            shutil.rmtree(self.out / sub, ignore_errors=True)
-        for name in ("manifest.json", "summary.json", "budget.json", "budget.md"):
-            (self.out / name).unlink(missing_ok=True)
-        (self.out / "config.json").write_text(self.config.to_json())
-
-    def _curate(self) -> tuple[list[FileInfo], int]:
-        """Pass 1: read, run the stage chain, write staging, removed and quarantine files."""
-        cfg = self.config
-        reader = DocumentReader(cfg.input)
-        staging = RollingParquetWriter(self.out / "staging", "part", self.staging_schema,
-                                       target_bytes=STAGING_FILE_BYTES, compression_level=1)
-        removed = RollingParquetWriter(self.out / "removed", "removed", self.removed_schema, target_bytes=1 << 30)
-        quarantine = RollingParquetWriter(self.out / "quarantine", "quarantine", QUARANTINE_SCHEMA,
-                                          target_bytes=1 << 30)
-        quarantined_rows = 0
-        read_seconds = 0.0
-        bar = tqdm(total=len(self.files), unit="file", desc="curate", disable=not self.progress, leave=False)
-        early_stages = [stage for stage, _ in self.early]
-        early_stats = [stats for _, stats in self.early]
-
-        def finish(outcome: tuple[list[Document], int, list[StepRecord]]) -> None:
-            docs, nbytes, steps = outcome
-            self._record(early_stats, steps, removed)
-            staging.write(_docs_table(docs, self.staging_schema), nbytes)
-
-        pending: deque[Future] = deque()
-        pool = None
-        if self.workers > 1 and early_stages:
-            # Stages are built once per worker (models load once); batches come back in input order.
-            specs = [(s.name, s.params) for s in self.config.stages[:len(early_stages)]]
-            pool = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"),
-                                       initializer=_init_worker, initargs=(specs,))
-        try:
-            for input_file in self.files:
-                batches = reader.read(input_file)
-                while True:
-                    t0 = time.perf_counter()
-                    batch = next(batches, None)
-                    read_seconds += time.perf_counter() - t0
-                    if batch is None:
-                        break
-                    if batch.quarantined:
-                        quarantine.write(_quarantine_table(batch.quarantined), sum(r.raw_bytes for r in batch.quarantined))
-                        quarantined_rows += len(batch.quarantined)
-                        self.quarantine_reasons.update(r.reason for r in batch.quarantined)
-                    nbytes = utf8_bytes([d.text for d in batch.docs])
-                    read = self.stats[0]
-                    read.docs_in += len(batch.docs) + len(batch.quarantined)
-                    read.docs_out += len(batch.docs)
-                    read.bytes_out += nbytes
-                    if pool is None:
-                        finish(run_chain(early_stages, batch.docs, nbytes))
-                    else:
-                        pending.append(pool.submit(_chain_in_worker, batch.docs, nbytes))
-                        if len(pending) >= 2 * self.workers:  # bounded: at most 2 batches per worker in flight
-                            finish(pending.popleft().result())
-                bar.update()
-            while pending:
-                finish(pending.popleft().result())
-        except BaseException:
-            for writer in (staging, removed, quarantine):
-                writer.abort()
-            raise
-        finally:
-            bar.close()
-            if pool is not None:
-                pool.shutdown(cancel_futures=True)
-        quarantine.close()
-        self.stats[0].seconds = read_seconds  # reading, decoding, parsing and validating
-        self._removed = removed  # pass 2 appends the late stages' drops
-        return staging.close(), quarantined_rows
-
-    def _apply(self, chain: list[tuple[Stage, StageStats]], docs: list[Document], nbytes: int,
-               removed: RollingParquetWriter) -> tuple[list[Document], int]:
-        """Run a chain of stages over one batch here, accounting and writing every drop."""
-        docs, nbytes, steps = run_chain([stage for stage, _ in chain], docs, nbytes)
-        self._record([stats for _, stats in chain], steps, removed)
-        return docs, nbytes
-
-    def _record(self, stats: list[StageStats], steps: list[StepRecord], removed: RollingParquetWriter) -> None:
-        for stage_stats, step in zip(stats, steps):
-            stage_stats.add_step(step)
-            if step.dropped:
-                table = _removed_table(step.dropped, self.removed_schema, self.config.output.keep_removed_text)
-                removed.write(table, utf8_bytes([d.doc.text for d in step.dropped]))
-
-    def _staged_texts(self, staging: list[FileInfo]) -> Iterator[tuple[list[str], list[str]]]:
-        for batch in _iter_parquet(staging, ["id", "text"], self.config.input.batch_size):
-            yield batch.column("id").to_pylist(), batch.column("text").to_pylist()
-
-    def _tokenizer(self, staging: list[FileInfo]) -> tuple[dict[str, Any], TokenCounter]:
-        """Train (on a sample of the curated text) or load the tokenizer; measure it on held-out text."""
-        cfg = self.config.tokenizer
-        directory = self.out / "tokenizer"
-        split = SampleSplit.for_corpus(cfg, sum(f.text_bytes for f in staging))
-        info: dict[str, Any]
-        if cfg.path:
-            tokenizer = load_tokenizer(cfg.path)
-            directory.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(cfg.path, directory / "tokenizer.json")
-            info = {"source": f"given ({cfg.path})"}
-        else:
-            trained = {"documents": 0, "bytes": 0}
-
-            def sample() -> Iterator[list[str]]:
-                for ids, texts in self._staged_texts(staging):
-                    chosen = [t for i, t in zip(ids, texts) if split.is_train(i)]
-                    trained["documents"] += len(chosen)
-                    trained["bytes"] += utf8_bytes(chosen)
-                    yield chosen
-
-            tokenizer = train_tokenizer(sample(), cfg)
-            save_tokenizer(tokenizer, directory, cfg)
-            info = {"source": "trained", "train_documents": trained["documents"], "train_bytes": trained["bytes"],
-                    "train_fraction": round(split.train_fraction, 6)}
-        path = directory / "tokenizer.json"
-        counter = TokenCounter(path, backend=cfg.counter)
-        holdout = list(iter_holdout(
-            ((i, t) for ids, texts in self._staged_texts(staging) for i, t in zip(ids, texts)),
-            split, HOLDOUT_LIMIT_BYTES))
-        holdout_tokens = int(counter.count(holdout).sum())
-        info |= {
-            "path": "tokenizer/tokenizer.json",
-            "sha256": sha256_file(path),
-            "vocab_size": tokenizer.get_vocab_size(),
-            "eos_token": cfg.special_tokens[0] if cfg.special_tokens else None,
-            "counter": counter.backend,
-            "holdout_documents": len(holdout),
-            "holdout_bytes_per_token": round(utf8_bytes(holdout) / holdout_tokens, 4) if holdout_tokens else None,
-        }
-        return info, counter
-
-    def _curate_late(self, staging: list[FileInfo]) -> list[FileInfo]:
-        """Fit the corpus-level stages on the staged files, then run the late chain into curated/."""
-        for stage, stats in self.late:
-            if stage.needs_fit:
-                t0 = time.perf_counter()
-                stage.fit([f.path for f in staging], self.out / "work" / stage.name)
-                stats.seconds += time.perf_counter() - t0
-        curated = RollingParquetWriter(self.out / "curated", "part", self.staging_schema,
-                                       target_bytes=STAGING_FILE_BYTES, compression_level=1)
-        try:
-            for batch in _iter_parquet(staging, self.staging_schema.names, self.config.input.batch_size):
-                table = pa.Table.from_batches([batch])
-                docs, nbytes = self._apply(self.late, _table_docs(table),
-                                           utf8_bytes(table.column("text").to_pylist()), self._removed)
-                curated.write(_docs_table(docs, self.staging_schema), nbytes)
-        except BaseException:
-            curated.abort()
-            self._removed.abort()
-            raise
-        return curated.close()
-
-    def _shard(self, staging: list[FileInfo], counter: TokenCounter) -> list[FileInfo]:
-        """Pass 2: count every curated document's tokens and write the shards."""
-        cfg = self.config.shards
-        writer = RollingParquetWriter(
-            self.out / "shards", "shard", self.shard_schema, target_bytes=cfg.target_bytes,
-            target_tokens=cfg.target_tokens, row_group_bytes=cfg.row_group_bytes,
-            compression=cfg.compression, compression_level=cfg.compression_level,
-        )
-        total_rows = sum(f.rows for f in staging)
-        bar = tqdm(total=total_rows, unit="doc", desc="tokenize+shard", disable=not self.progress, leave=False)
-        try:
-            for batch in _iter_parquet(staging, self.staging_schema.names, self.config.input.batch_size):
-                table = pa.Table.from_batches([batch])
-                texts = table.column("text").to_pylist()
-                counts = counter.count(texts)
-                table = table.append_column("token_count", pa.array(counts, pa.int64())).select(
-                    self.shard_schema.names)
-                writer.write(table, utf8_bytes(texts), int(counts.sum()))
-                bar.update(len(texts))
-        except BaseException:
-            writer.abort()
-            raise
-        finally:
-            bar.close()
-        shards = writer.close()
-        final = self.stats[-1]
-        final.tokens_out = sum(s.tokens for s in shards)
-        return shards
-
-    def _count_dropped_tokens(self, removed: list[FileInfo], counter: TokenCounter) -> None:
-        """Tokens each stage removed, counted on removed/ texts (exact, with the run's tokenizer)."""
-        if not self.config.output.keep_removed_text:
-            return
-        dropped: Counter[str] = Counter()
-        for batch in _iter_parquet(removed, ["stage", "text"], self.config.input.batch_size):
-            counts = counter.count(batch.column("text").to_pylist())
-            for stage, n in zip(batch.column("stage").to_pylist(), counts.tolist()):
-                dropped[stage] += n
-        for stats in self.stats[1:]:
-            stats.tokens_dropped = dropped.get(stats.stage, 0)
-
-    def _manifest(self, shards: list[FileInfo], tokenizer_info: dict[str, Any]) -> dict[str, Any]:
-        # No timestamps or absolute paths: two runs of the same input and config must match byte for byte.
-        return {
-            "format_version": MANIFEST_VERSION,
-            "shards": [
-                {"path": s.path.relative_to(self.out).as_posix(), "rows": s.rows, "tokens": s.tokens,
-                 "text_bytes": s.text_bytes, "bytes": s.file_bytes, "sha256": s.sha256}
-                for s in shards
-            ],
-            "total_documents": sum(s.rows for s in shards),
-            "total_tokens": sum(s.tokens for s in shards),
-            "total_text_bytes": sum(s.text_bytes for s in shards),
-            "tokenizer": {k: tokenizer_info[k] for k in ("path", "sha256", "vocab_size", "eos_token")}
-            | {"special_token_policy": "literal special-token strings in text are encoded as ordinary text"},
-            "token_count": "len(tokenizer.encode(text, add_special_tokens=False).ids) with encode_special_tokens=True",
-            "config_sha256": self.config.sha256(),
-            "versions": package_versions(),
-        }
-
-
-def run(inputs: list[str], output_dir: str | Path, config: PipelineConfig | None = None,
-        progress: bool | None = None, workers: int = 1) -> RunResult:
-    """Run the whole pipeline; see the module docstring.
-
-    Args:
-        progress: progress bars; default "stderr is a terminal".
-        workers: processes running the pass-1 stages. The output is byte-identical for any value,
-            so it is an argument of the run, not part of the (hashed) config.
-    """
-    if progress is None:
-        progress = sys.stderr.isatty()
-    return Run(inputs, output_dir, config or PipelineConfig(), progress, workers).execute()
-
-
-@dataclass(slots=True)
-class StepRecord:
-    """What one stage did to one batch: the funnel, the drops, its counters and its time."""
-
-    docs_in: int
-    bytes_in: int
-    docs_out: int
-    bytes_out: int
-    seconds: float
-    dropped: list[Dropped]
-    counters: Counter[str]
-
-
-def run_chain(stages: list[Stage], docs: list[Document], nbytes: int) -> tuple[list[Document], int, list[StepRecord]]:
-    """Run stages in order over one batch. Pure: accounting is returned, nothing is written."""
-    steps = []
-    for stage in stages:
-        t0 = time.perf_counter()
-        result = stage(docs)
-        seconds = time.perf_counter() - t0
-        kept_bytes = utf8_bytes([d.text for d in result.kept])
-        steps.append(StepRecord(len(docs), nbytes, len(result.kept), kept_bytes, seconds, result.dropped,
-                                result.counters))
-        docs, nbytes = result.kept, kept_bytes
-    return docs, nbytes, steps
-
-
-# Worker processes keep their stages here between batches (set once by the pool initializer).
-_worker_stages: list[Stage] = []
-
-
-def _init_worker(specs: list[tuple[str, dict[str, Any]]]) -> None:
-    _worker_stages[:] = [build_stage(name, params) for name, params in specs]
-
-
-def _chain_in_worker(docs: list[Document], nbytes: int) -> tuple[list[Document], int, list[StepRecord]]:
-    return run_chain(_worker_stages, docs, nbytes)

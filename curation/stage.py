@@ -22,12 +22,16 @@ from abc import ABC, abstractmethod
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
+from collections.abc import Callable, Iterable
 from typing import Any, ClassVar
 
 import pyarrow as pa
 
 from curation.document import Document
 from curation.errors import CurationError
+
+
+MapFn = Callable[[Callable[..., Any], Iterable[Any]], Iterable[Any]]
 
 
 @dataclass(slots=True)
@@ -67,14 +71,22 @@ class Stage(ABC):
         whole staged corpus after pass 1, then runs them in pass 2. They must come last in the chain."""
         return False
 
-    def fit(self, staging: list[Path], workdir: Path) -> None:
-        """See the whole curated corpus before :meth:`process` is called.
+    def fit(self, staging: list[Path], workdir: Path, map_fn: MapFn = map) -> dict[str, int] | None:
+        """See the whole curated corpus before :meth:`process` is called; return corpus counters.
+
+        Everything :meth:`process` needs must be written to ``workdir``: pass 2 may run in other
+        processes (or machines), which call :meth:`load` on a fresh instance instead.
 
         Args:
             staging: the staged Parquet files (``id``, ``text``, ``source`` and stage attributes), in
-                the order pass 2 will hand their rows to :meth:`process`.
-            workdir: a folder of the stage's own for intermediate files.
+                input order.
+            workdir: a folder of the stage's own for intermediate files and the fitted state.
+            map_fn: runs a phase's independent tasks (``map``: here, in order; a runner passes its own).
         """
+        return None
+
+    def load(self, workdir: Path) -> None:
+        """Restore what :meth:`fit` wrote to ``workdir`` (called before pass 2 in every process)."""
 
     def __call__(self, batch: list[Document]) -> StageResult:
         result = self.process(batch)

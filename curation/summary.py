@@ -38,6 +38,21 @@ class StageStats:
             if key not in ("docs_in", "docs_out") and not key.startswith("dropped/"):
                 self.counters[key] += value
 
+    def merge(self, other: StageStats) -> None:
+        """Add another partition's totals for the same stage."""
+        self.docs_in += other.docs_in
+        self.docs_out += other.docs_out
+        if self.bytes_in is not None and other.bytes_in is not None:
+            self.bytes_in += other.bytes_in
+        self.bytes_out += other.bytes_out
+        self.seconds += other.seconds
+        self.reasons.update(other.reasons)
+        self.counters.update(other.counters)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> StageStats:
+        return cls(**{**data, "reasons": Counter(data["reasons"]), "counters": Counter(data["counters"])})
+
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
         out["reasons"] = dict(sorted(self.reasons.items()))

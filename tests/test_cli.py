@@ -9,7 +9,7 @@ import sys
 
 from conftest import MESSY, ROOT, SAMPLE
 
-CURATE = [sys.executable, "-m", "curation.cli"]
+CURATE = [sys.executable, "-m", "flows.cli"]  # what the installed `curate` runs
 
 
 def curate(*args, cwd=ROOT):

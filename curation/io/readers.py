@@ -11,6 +11,7 @@ import glob
 import gzip
 import hashlib
 import io
+import itertools
 import json
 from collections import Counter
 from collections.abc import Iterable, Iterator
@@ -57,8 +58,20 @@ class ReadBatch:
 
 @dataclass
 class InputFile:
+    """One input file, or one range of it (see :mod:`curation.partition`).
+
+    A range is ``[start, stop)`` in ``unit``: ``bytes`` (plain JSONL, aligned to line starts),
+    ``lines`` (compressed JSONL, 0-based) or ``row_groups`` (Parquet). ``first_record`` is the
+    1-based line (JSONL) or 0-based row (Parquet) of the range's first record, so quarantine
+    entries point at the same place whichever range read them.
+    """
+
     path: Path
     root: Path | None = None  # the folder it was found in, for text-file ids
+    unit: str | None = None
+    start: int = 0
+    stop: int | None = None
+    first_record: int | None = None
 
     @property
     def kind(self) -> str:
@@ -133,10 +146,15 @@ class DocumentReader:
     ``missing_text_column``, ``unreadable_file``.
     """
 
-    def __init__(self, config: InputConfig):
+    def __init__(self, config: InputConfig, skip: Iterable[int] = ()):
         self.config = config
         self._seen_ids: set[int] = set()
         self.counters: Counter[str] = Counter()
+        # Ordinals (among this reader's valid documents) whose id an earlier partition already
+        # claimed: found after the fact by curation.pipeline.duplicate_id_skips.
+        self._skip = frozenset(skip)
+        self._ordinal = 0
+        self.id_hashes: list[int] = []  # 64-bit hash of each valid document's id, in order
 
     def read(self, source: InputFile) -> Iterator[ReadBatch]:
         readers = {"jsonl": self._jsonl_records, "parquet": self._parquet_records, "text": self._text_records}
@@ -165,7 +183,16 @@ class DocumentReader:
     def _jsonl_records(self, source: InputFile) -> Iterator[Document | QuarantineRecord]:
         name = str(source.path)
         with _open_binary(source.path) as fh:
-            for line_no, raw in enumerate(fh, start=1):
+            lines: Iterable[bytes] = fh
+            first = 1
+            if source.unit == "bytes":
+                fh.seek(source.start)
+                lines = _byte_range(fh, source.start, source.stop)
+                first = source.first_record or 1
+            elif source.unit == "lines":
+                lines = itertools.islice(fh, source.start, source.stop)
+                first = source.start + 1
+            for line_no, raw in enumerate(lines, start=first):
                 if not raw.strip():
                     self.counters["blank_lines"] += 1
                     continue
@@ -192,8 +219,12 @@ class DocumentReader:
                             f"no column {cfg.text_field!r} in {sorted(columns)}; {parquet.metadata.num_rows} rows", b"")
             return
         wanted = [c for c in (cfg.text_field, cfg.id_field, cfg.source_field, *cfg.keep_fields) if c in columns]
-        row = 0
-        for batch in parquet.iter_batches(batch_size=cfg.batch_size, columns=list(dict.fromkeys(wanted))):
+        row = source.first_record or 0
+        groups = None
+        if source.unit == "row_groups":
+            groups = list(range(source.start, parquet.num_row_groups if source.stop is None else source.stop))
+        for batch in parquet.iter_batches(batch_size=cfg.batch_size, columns=list(dict.fromkeys(wanted)),
+                                          row_groups=groups):
             values = {c: batch.column(c) for c in batch.schema.names}
             text_col = values.pop(cfg.text_field)
             if pa.types.is_string(text_col.type) or pa.types.is_large_string(text_col.type):
@@ -272,6 +303,10 @@ class DocumentReader:
         if key in self._seen_ids:
             return bad("duplicate_id", "an earlier document has this id; the first one is kept")
         self._seen_ids.add(key)
+        ordinal, self._ordinal = self._ordinal, self._ordinal + 1
+        self.id_hashes.append(key)
+        if ordinal in self._skip:
+            return bad("duplicate_id", "a document in an earlier input partition has this id; the first one is kept")
         source_value = record.get(cfg.source_field)
         attributes = {f: _as_text(record.get(f)) for f in cfg.keep_fields}
         source_name = _clean(source_value) if isinstance(source_value, str) else source.path.name
@@ -284,6 +319,16 @@ class DocumentReader:
 
 
 _MISSING = object()
+
+
+def _byte_range(fh: BinaryIO, start: int, stop: int | None) -> Iterator[bytes]:
+    """Lines of ``fh`` (positioned at ``start``, a line start) until ``stop`` bytes, also a line start."""
+    position = start
+    for raw in fh:
+        if stop is not None and position >= stop:
+            return
+        position += len(raw)
+        yield raw
 
 
 def _str_or_none(value: Any) -> str | None:

@@ -152,7 +152,7 @@ class QualityThreshold(Filter):
     def needs_fit(self) -> bool:
         return self.keep_top_fraction is not None
 
-    def fit(self, staging: list[Path], workdir: Path) -> None:
+    def fit(self, staging: list[Path], workdir: Path, map_fn: Any = map) -> dict[str, int] | None:
         counts = np.zeros(self.HISTOGRAM_BINS, np.int64)
         for path in staging:
             parquet = pq.ParquetFile(path)
@@ -164,12 +164,17 @@ class QualityThreshold(Filter):
             bins = np.minimum((scores * self.HISTOGRAM_BINS).astype(np.int64), self.HISTOGRAM_BINS - 1)
             counts += np.bincount(bins, minlength=self.HISTOGRAM_BINS)
         total = int(counts.sum())
-        if total == 0:
-            return
-        # Walk down from the top bin until the kept share reaches the fraction.
-        from_top = np.cumsum(counts[::-1])
-        top_bins = int(np.searchsorted(from_top, np.ceil(self.keep_top_fraction * total)))
-        self.min_score = (self.HISTOGRAM_BINS - 1 - top_bins) / self.HISTOGRAM_BINS
+        if total:
+            # Walk down from the top bin until the kept share reaches the fraction.
+            from_top = np.cumsum(counts[::-1])
+            top_bins = int(np.searchsorted(from_top, np.ceil(self.keep_top_fraction * total)))
+            self.min_score = (self.HISTOGRAM_BINS - 1 - top_bins) / self.HISTOGRAM_BINS
+        workdir.mkdir(parents=True, exist_ok=True)
+        (workdir / "cutoff.json").write_text(json.dumps({"min_score": self.min_score, "scored": total}) + "\n")
+        return None
+
+    def load(self, workdir: Path) -> None:
+        self.min_score = json.loads((workdir / "cutoff.json").read_text())["min_score"]
 
     def keep(self, doc: Document) -> bool | tuple[bool, str]:
         score = doc.attributes.get("quality_score")

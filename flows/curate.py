@@ -1,0 +1,185 @@
+"""Flow ``curate``: the pipeline's steps as Prefect tasks, one library call per partition.
+
+The sequence is :func:`curation.pipeline.execute`'s; here every step is a task, so the UI shows
+each partition, retries transient I/O errors and a process pool or Ray runs them. All logic stays
+in ``curation.pipeline``: a task body is one call.
+
+    curate(input=["sample_data/"], output="out/")                       # embedded, process pool
+    curate.with_options(task_runner=runner("ray", address))(...)        # on a Ray cluster
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+from prefect import flow, task, unmapped
+from prefect.artifacts import create_markdown_artifact
+from prefect.futures import as_completed
+from prefect.task_runners import ProcessPoolTaskRunner, TaskRunner
+from tqdm import tqdm
+
+from classifiers.default import fill_default_model
+from curation import pipeline
+from curation.config import PipelineConfig
+from curation.pipeline import RunPlan
+
+
+def transient(task_: Any, task_run: Any, state: Any) -> bool:
+    """Retry I/O errors (a flaky shared filesystem or object store), never a bad config or bug."""
+    try:
+        state.result()
+    except (OSError, TimeoutError):
+        return True
+    except BaseException:  # noqa: BLE001 - anything else is not worth a retry
+        return False
+    return False
+
+
+# Each task calls one library function. Results are not persisted by Prefect: the steps write
+# their own outputs and completion markers, which is what resuming relies on.
+TASK = dict(retries=2, retry_delay_seconds=[1, 5], retry_condition_fn=transient, persist_result=False,
+            cache_policy=None)
+
+
+@task(name="default-classifier", **TASK)
+def default_classifier_task(config: PipelineConfig, output: str) -> PipelineConfig:
+    config = config.model_copy(deep=True)
+    fill_default_model(config, Path(output))
+    return config
+
+
+@task(name="plan", **TASK)
+def plan_task(inputs: list[str], output: str, config: PipelineConfig, fresh: bool) -> RunPlan:
+    return pipeline.plan_run(inputs, output, config, fresh)
+
+
+@task(name="filter-partition", task_run_name="filter-{index}", **TASK)
+def curate_partition_task(plan: RunPlan, index: int, skip: list[int] | None = None) -> dict[str, Any]:
+    return pipeline.curate_partition(plan, index, skip or ())
+
+
+@task(name="duplicate-ids", **TASK)
+def duplicate_ids_task(plan: RunPlan) -> dict[int, list[int]]:
+    return pipeline.duplicate_id_skips(plan)
+
+
+@task(name="phase", **TASK)
+def phase_task(fn: Callable[[Any], Any], item: Any) -> Any:
+    """One independent piece of a corpus-level stage's fit (dedup: a signature part, a band, ...)."""
+    return fn(item)
+
+
+@task(name="late-partition", task_run_name="dedup+pii-{index}", **TASK)
+def late_partition_task(plan: RunPlan, index: int, early: dict[str, Any], fits: list[dict[str, Any]]
+                        ) -> dict[str, Any]:
+    return pipeline.late_partition(plan, index, early, fits)
+
+
+@task(name="train-tokenizer", **TASK)
+def tokenizer_task(plan: RunPlan, final: list[dict[str, Any]]) -> dict[str, Any]:
+    return pipeline.tokenizer_step(plan, final)
+
+
+@task(name="tokenize-and-shard", **TASK)
+def shards_task(plan: RunPlan, final: list[dict[str, Any]], removed: list[dict[str, Any]],
+                tokenizer: dict[str, Any]) -> dict[str, Any]:
+    return pipeline.write_shards(plan, final, removed, tokenizer)
+
+
+@task(name="budget-and-report", **TASK)
+def finalize_task(plan: RunPlan, early: list[dict[str, Any]], fits: list[dict[str, Any]], late: list[dict[str, Any]],
+                  tokenizer: dict[str, Any], shards: dict[str, Any], seconds: float, keep_intermediate: bool
+                  ) -> dict[str, Any]:
+    result = pipeline.finalize(plan, early, fits, late, tokenizer, shards, seconds, keep_intermediate)
+    return {"summary": result.summary, "manifest": result.manifest, "report": result.report()}
+
+
+def _gather(futures: Iterable[Any], desc: str, progress: bool) -> list[Any]:
+    """Results in submission order, with a progress bar ticking as tasks finish."""
+    futures = list(futures)
+    with tqdm(total=len(futures), desc=desc, unit="task", disable=not progress, leave=False) as bar:
+        for _ in as_completed(futures):
+            bar.update()
+    return [f.result() for f in futures]
+
+
+def _task_map(progress: bool) -> Callable[[Callable[[Any], Any], Iterable[Any]], list[Any]]:
+    """A ``map`` for the library's fan-out points: one Prefect task per item, named after the phase."""
+    def map_fn(fn: Callable[[Any], Any], items: Iterable[Any]) -> list[Any]:
+        name = getattr(fn, "func", fn).__name__.strip("_").replace("_", "-")
+        named = phase_task.with_options(name=name, task_run_name=f"{name}-{{item}}")
+        return _gather(named.map(unmapped(fn), list(items)), name, progress)
+    return map_fn
+
+
+@flow(name="curate", log_prints=True, persist_result=False,
+      task_runner=ProcessPoolTaskRunner(max_workers=os.cpu_count()))
+def curate(input: list[str], output: str, config: PipelineConfig | None = None, fresh: bool = False,
+           keep_intermediate: bool = False, progress: bool = False) -> dict[str, Any]:
+    """Curate ``input`` into ``output``: filter, dedup, redact, train a tokenizer, shard, budget.
+
+    Args:
+        input: files, folders or globs (JSONL[.gz|.zst], Parquet, .txt/.md folders).
+        output: output folder; an interrupted run there with the same input resumes.
+        config: the pipeline config (the same typed model ``curate run --config`` reads).
+        fresh: recompute everything even if an interrupted run left finished steps.
+        keep_intermediate: keep staging/, curated/, work/ and markers/ after success.
+        progress: progress bars on the terminal (the CLI sets it).
+    """
+    started = time.perf_counter()
+    config = config or PipelineConfig()
+    if any(s.name == "quality_classifier" and not s.params.get("model") for s in config.stages):
+        config = default_classifier_task(config, output)
+    plan = plan_task(input, output, config, fresh)
+    indices = list(range(len(plan.partitions)))
+    early = _gather(curate_partition_task.map(unmapped(plan), indices), "filter", progress)
+    skips = duplicate_ids_task(plan)
+    if skips:
+        redo = _gather(curate_partition_task.map(unmapped(plan), list(skips), list(skips.values())), "ids", progress)
+        early = [dict(zip(skips, redo)).get(i, e) for i, e in enumerate(early)]
+    pipeline.check_survivors(plan, early)
+    # Fitting is orchestration of the stage's own phases; each phase item is a task.
+    fits = [pipeline.fit_stage(plan, i, early, _task_map(progress))
+            for i, s in enumerate(plan.stages()) if s.needs_fit]
+    late: list[dict[str, Any]] = []
+    final = early
+    if plan.late_specs:
+        late = _gather(late_partition_task.map(unmapped(plan), indices, early, unmapped(fits)), "dedup+pii", progress)
+        pipeline.check_survivors(plan, late)
+        final = late
+    tokenizer = tokenizer_task(plan, final)
+    shards = shards_task(plan, final, early + late, tokenizer)
+    done = finalize_task(plan, early, fits, late, tokenizer, shards, time.perf_counter() - started,
+                         keep_intermediate)
+    create_markdown_artifact(
+        (plan.output / "report.md").read_text().replace("](report/", "](file://" + str(plan.output.resolve())
+                                                       + "/report/"),
+        key="curation-report", description=f"curate run into {output}")
+    print(f"{done['summary']['total_documents']:,} documents, {done['summary']['total_tokens']:,} tokens -> {output}")
+    return done
+
+
+def runner(kind: str = "process", address: str | None = None, workers: int | None = None) -> TaskRunner:
+    """The task runner for ``curate.with_options(task_runner=...)``: ``process`` or ``ray``."""
+    if kind == "process":
+        return ProcessPoolTaskRunner(max_workers=workers or os.cpu_count())
+    if kind == "ray":
+        try:
+            from prefect_ray import RayTaskRunner
+        except ImportError as exc:  # an optional extra
+            raise RuntimeError(f"--runner ray needs the ray extra: pip install 'curation[ray]' ({exc})") from None
+        # Workers must report to the same Prefect server as the flow (else each starts its own).
+        env = {k: os.environ[k] for k in ("PREFECT_API_URL", "PREFECT_SERVER_ANALYTICS_ENABLED") if k in os.environ}
+        init_kwargs: dict[str, Any] = {"runtime_env": {"env_vars": env}}
+        if address is None:
+            # A local Ray: as many CPUs as asked, and no dashboard (nothing to reach it here).
+            init_kwargs |= {"num_cpus": workers or os.cpu_count(), "include_dashboard": False}
+        return RayTaskRunner(address=address, init_kwargs=init_kwargs)
+    raise ValueError(f"unknown runner {kind!r}: process or ray")
+
+
+__all__ = ["curate", "runner"]
