@@ -1,0 +1,242 @@
+"""End to end (issue 9): the whole `curate run` vs DataTrove's closest chain, 2 cores each, same corpus.
+
+    flock /tmp/bench.lock .venv/bin/python bench/e2e/e2e.py                  # the 209 MB bench corpus
+    flock /tmp/bench.lock .venv/bin/python bench/e2e/e2e.py --limit 2000     # its first 2,000 documents
+
+Contenders, each a fresh subprocess started from this script, alternated round by round
+(ours_given, datatrove, ours_train, ours_given, datatrove, ...), best of --repeats each:
+
+  ours_given   `curate run --input corpus.jsonl --output DIR --workers 2 --tokenizer bench/data/bench-tokenizer.json`:
+               the default chain (heuristics -> language ID -> quality classifier -> threshold -> exact + MinHash
+               dedup -> PII), token counting with a given tokenizer, shards, manifest, budget. The default
+               quality model is trained from sample_data/ into DIR/classifier on every run, as a user's first
+               run does (its seconds are reported). ANCHORS.md compares this one to the DataTrove chain.
+  ours_train   the same, training the BPE tokenizer on the curated text (no --tokenizer).
+  datatrove    bench/e2e/datatrove_chain.py in bench/.venv-datatrove: JsonlReader -> GopherRepetition ->
+               GopherQuality -> C4Quality (terminal-punctuation rule off) -> FineWebQuality -> MinHash
+               signatures / buckets / cluster / filter (5-grams, 14 x 8) -> PIIFormatter -> TokensCounter
+               (the same bench-tokenizer.json) -> ParquetWriter; --shards input files, 2 workers.
+
+Wall time is the subprocess's, start to exit (interpreter start, imports and model loads included);
+peak RSS is the largest sum of RSS over the subprocess and all its descendants, sampled every 0.2 s
+from this process; CPU seconds are user + system of the whole tree. docs/s and MB/s are over the
+input (documents read, UTF-8 text bytes read).
+
+Floor: HF tokenizers `encode_batch` (2 threads, batches of 1,000) of the texts ours_given kept (its
+output shards, loaded into memory first), with the same tokenizer; its token total must equal the
+manifest's. Goals (issue 9): ours >= 5x DataTrove's docs/s; ours' wall time <= 2x the floor.
+Results: bench/results/e2e.json, or e2e-limit-N.json with --limit (git ignores bench/results/).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from common import (CURATE, DATATROVE_PYTHON, RESULTS, ROOT, TOKENIZER, WORKERS, curate_outcome,  # noqa: E402
+                    hf_floor, mib, prepare_input, read_shard_texts, run_measured)
+
+HERE = Path(__file__).resolve().parent
+DATATROVE_SCRIPT = HERE / "datatrove_chain.py"
+CONTENDERS = ("ours_given", "datatrove", "ours_train")
+GOAL_X_DATATROVE = 5.0      # issue 9
+ANCHOR_X_GIVEN = 20.0       # ANCHORS.md: given tokenizer vs the DataTrove chain
+ANCHOR_X_TRAIN = 10.0       # ANCHORS.md: including tokenizer training
+GOAL_X_FLOOR = 2.0          # issue 9: end-to-end time <= 2x the tokenization-alone floor
+
+
+def run_ours(name: str, inp: dict[str, Any], work: Path, extra: list[str]) -> dict[str, Any]:
+    out = work / f"out-{name}"
+    shutil.rmtree(out, ignore_errors=True)  # the default classifier is cached per output folder: start clean
+    cmd = [str(CURATE), "run", "--input", inp["jsonl"], "--output", str(out), "--workers", str(WORKERS),
+           "--no-progress"]
+    if name == "ours_given":
+        cmd += ["--tokenizer", str(TOKENIZER)]
+    cmd += extra
+    measured = run_measured(cmd, work / f"{name}.log")
+    measured.pop("output")
+    return {**measured, **curate_outcome(out), "command": cmd, "output_dir": str(out)}
+
+
+def run_datatrove(inp: dict[str, Any], work: Path, extra: list[str]) -> dict[str, Any]:
+    if not DATATROVE_PYTHON.is_file():
+        raise SystemExit(f"no DataTrove venv at {DATATROVE_PYTHON}: python3.11 -m venv bench/.venv-datatrove && "
+                         "bench/.venv-datatrove/bin/pip install 'datatrove[processing]' orjson spacy pyarrow")
+    cmd = [str(DATATROVE_PYTHON), str(DATATROVE_SCRIPT), "--input", inp["dir"], "--glob", inp["glob"],
+           "--tokenizer", str(TOKENIZER), "--work", str(work / "work-datatrove"), "--workers", str(WORKERS)] + extra
+    measured = run_measured(cmd, work / "datatrove.log")
+    lines = [line for line in measured.pop("output").splitlines() if line.startswith("{")]
+    if not lines:
+        raise SystemExit(f"DataTrove printed no result; see {measured['log']}")
+    peer = json.loads(lines[-1])
+    if peer["documents"] != inp["documents"]:
+        raise SystemExit(f"DataTrove read {peer['documents']} documents, expected {inp['documents']}")
+    return {**measured, "pipeline_seconds": peer["total_seconds"], "stage_seconds": peer["seconds"],
+            "kept_documents": peer["written"], "tokens": peer["tokens"], "kept_chars": peer["written_chars"],
+            "read_chars": peer["read_chars"], "after_filters": peer["after_filters"],
+            "dedup_dropped": peer["dedup_dropped"], "filters": peer["filters"],
+            "step_cpu_seconds": peer["step_cpu_seconds"], "output_bytes": peer["output_bytes"], "command": cmd}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0], epilog=__doc__.split("\n\n", 1)[1],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--limit", type=int, default=None, metavar="N",
+                        help="only the first N documents of the (shuffled) bench corpus; default: all of it")
+    parser.add_argument("--shards", type=int, default=8, help="input files for DataTrove (ANCHORS.md: 8)")
+    parser.add_argument("--repeats", type=int, default=2, help="runs of each contender (best is reported)")
+    parser.add_argument("--datatrove-repeats", type=int, default=None,
+                        help="runs of DataTrove (default: --repeats; 0 skips it)")
+    parser.add_argument("--only", nargs="+", choices=CONTENDERS, default=list(CONTENDERS),
+                        help="run only these contenders")
+    parser.add_argument("--floor-repeats", type=int, default=2, help="runs of the encode_batch floor")
+    parser.add_argument("--curate-args", default="",
+                        help="extra arguments for `curate run`, one string (e.g. '--runner local')")
+    parser.add_argument("--datatrove-args", default="",
+                        help="extra arguments for datatrove_chain.py (e.g. '--c4-terminal-punct')")
+    parser.add_argument("--keep-output", action="store_true", help="keep our output folders afterwards")
+    parser.add_argument("--results", type=Path, default=None, help="JSON results file (default: bench/results/...)")
+    args = parser.parse_args()
+    dt_repeats = args.repeats if args.datatrove_repeats is None else args.datatrove_repeats
+    if not TOKENIZER.is_file():
+        raise SystemExit(f"{TOKENIZER} missing: `.venv/bin/python bench/tokenize_shard.py` trains it once")
+
+    inp = prepare_input(args.limit, args.shards)
+    work = Path(inp["dir"])
+    docs, mb = inp["documents"], inp["text_bytes"] / 1e6
+    print(f"input: {docs:,} documents, {mb:.1f} MB of text ({inp['jsonl']}; DataTrove: {len(inp['parts'])} files); "
+          f"{WORKERS} workers, {os.cpu_count()} CPUs", flush=True)
+
+    runners = {
+        "ours_given": lambda: run_ours("ours_given", inp, work, args.curate_args.split()),
+        "ours_train": lambda: run_ours("ours_train", inp, work, args.curate_args.split()),
+        "datatrove": lambda: run_datatrove(inp, work, args.datatrove_args.split()),
+    }
+    runs: dict[str, list[dict[str, Any]]] = {}
+    for r in range(max(args.repeats, dt_repeats)):
+        for name in CONTENDERS:  # ours, theirs, ours, ...: drift hits both sides alike
+            if name not in args.only or r >= (dt_repeats if name == "datatrove" else args.repeats):
+                continue
+            res = runners[name]()
+            runs.setdefault(name, []).append(res)
+            print(f"  round {r + 1}: {name:<11} {res['wall_seconds']:8.2f} s wall   {mib(res['peak_rss_bytes']):>10} "
+                  f"peak RSS   {res['cpu_seconds']:7.1f} CPU-s   kept {res['kept_documents']:,} docs, "
+                  f"{res['tokens']:,} tokens; load {res['load_average'][0]:.1f} -> {res['load_average'][1]:.1f}",
+                  flush=True)
+
+    best = {name: min(rs, key=lambda x: x["wall_seconds"]) for name, rs in runs.items()}
+    rows: dict[str, dict[str, Any]] = {}
+    for name, res in best.items():
+        s = res["wall_seconds"]
+        rows[name] = {"wall_seconds": s, "all_wall_seconds": [x["wall_seconds"] for x in runs[name]],
+                      "docs_per_s": round(docs / s, 1), "mb_per_s": round(mb / s, 3),
+                      "peak_rss_bytes": max(x["peak_rss_bytes"] for x in runs[name]),
+                      "cpu_seconds": res["cpu_seconds"], "kept_documents": res["kept_documents"],
+                      # ours: UTF-8 bytes of the shards' text; DataTrove: characters its writer counted
+                      "kept_text_mb": round((res.get("kept_text_bytes") or res.get("kept_chars") or 0) / 1e6, 2),
+                      "tokens": res["tokens"]}
+        if "datatrove" in best:
+            rows[name]["x_datatrove_docs_per_s"] = round(best["datatrove"]["wall_seconds"] / s, 2)
+
+    floor = None
+    if "ours_given" in best:
+        texts = read_shard_texts(Path(best["ours_given"]["output_dir"]) / "shards")
+        floor = hf_floor(texts, TOKENIZER, args.floor_repeats)
+        del texts
+        floor["tokens_equal_manifest"] = floor["tokens"] == best["ours_given"]["tokens"]
+        for name in ("ours_given", "ours_train"):
+            if name in rows:
+                rows[name]["x_floor_seconds"] = round(rows[name]["wall_seconds"] / floor["seconds"], 3)
+        print(f"  floor: HF encode_batch of the {floor['documents']:,} kept texts: {floor['seconds']:.2f} s "
+              f"(tokens {'equal' if floor['tokens_equal_manifest'] else 'DIFFER from'} the manifest)", flush=True)
+    if not args.keep_output:
+        for name in ("ours_given", "ours_train"):
+            shutil.rmtree(work / f"out-{name}", ignore_errors=True)
+
+    goals = {}
+    if "datatrove" in rows:
+        for name, goal in (("ours_given", GOAL_X_DATATROVE), ("ours_train", GOAL_X_DATATROVE)):
+            if name in rows:
+                goals[f"{name} docs/s >= {goal:g}x DataTrove (issue 9)"] = rows[name]["x_datatrove_docs_per_s"] >= goal
+        if "ours_given" in rows:
+            goals[f"ours_given >= {ANCHOR_X_GIVEN:g}x DataTrove (ANCHORS.md)"] = \
+                rows["ours_given"]["x_datatrove_docs_per_s"] >= ANCHOR_X_GIVEN
+        if "ours_train" in rows:
+            goals[f"ours_train >= {ANCHOR_X_TRAIN:g}x DataTrove (ANCHORS.md)"] = \
+                rows["ours_train"]["x_datatrove_docs_per_s"] >= ANCHOR_X_TRAIN
+    if floor:
+        for name in ("ours_given", "ours_train"):
+            if name in rows:
+                goals[f"{name} wall <= {GOAL_X_FLOOR:g}x floor (issue 9)"] = rows[name]["x_floor_seconds"] <= GOAL_X_FLOOR
+
+    result = {
+        "date": time.strftime("%Y-%m-%d"), "input": {k: inp[k] for k in ("jsonl", "documents", "text_bytes", "parts")},
+        "limit": args.limit, "workers": WORKERS, "cpus": os.cpu_count(), "repeats": args.repeats,
+        "datatrove_repeats": dt_repeats, "tokenizer": str(TOKENIZER), "results": rows, "floor": floor,
+        "goals": goals, "runs": runs,
+    }
+    path = args.results or RESULTS / ("e2e.json" if not args.limit else f"e2e-limit-{args.limit}.json")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(result, indent=2) + "\n")
+    report(result, best)
+    print(f"\nresults: {path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}")
+
+
+LABELS = {
+    "ours_given": "**`curate run`**, given tokenizer",
+    "ours_train": "**`curate run`**, tokenizer trained",
+    "datatrove": "DataTrove 0.10.1 chain",
+}
+
+
+def report(result: dict[str, Any], best: dict[str, dict[str, Any]]) -> None:
+    inp = result["input"]
+    docs, mb = inp["documents"], inp["text_bytes"] / 1e6
+    print(f"\n{result['date']}, {result['workers']} workers, {result['cpus']} CPUs, {docs:,} documents, {mb:.1f} MB of "
+          f"text; best of {result['repeats']} (DataTrove {result['datatrove_repeats']}), alternated\n")
+    print("| run | wall s | all runs | docs/s | MB/s | peak RSS, all processes | CPU s | kept docs | kept MB* | tokens "
+          "| x DataTrove docs/s | x floor |")
+    print("|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for name, row in result["results"].items():
+        xd = row.get("x_datatrove_docs_per_s")
+        xf = row.get("x_floor_seconds")
+        print(f"| {LABELS[name]} | {row['wall_seconds']:.1f} | {', '.join(f'{s:.1f}' for s in row['all_wall_seconds'])} "
+              f"| {row['docs_per_s']:,.0f} | {row['mb_per_s']:.2f} | {mib(row['peak_rss_bytes'])} | {row['cpu_seconds']:.0f} "
+              f"| {row['kept_documents']:,} | {row['kept_text_mb']:.1f} | {row['tokens']:,} | {'' if xd is None else f'{xd:.1f}x'} "
+              f"| {'' if xf is None else f'{xf:.2f}'} |")
+    floor = result["floor"]
+    if floor:
+        print(f"| floor: HF `encode_batch` of ours_given's {floor['documents']:,} kept texts ({floor['text_bytes'] / 1e6:.1f} MB)"
+              f", in memory | {floor['seconds']:.1f} | {', '.join(f'{s:.1f}' for s in floor['all_seconds'])} | | "
+              f"{floor['mb_per_s']:.2f} | | | | | {floor['tokens']:,} | | 1.00 |")
+    print("\n\\* kept MB: ours, UTF-8 bytes of the shards' text; DataTrove, characters counted by its writer")
+    for name in ("ours_given", "ours_train"):
+        if name in best:
+            b = best[name]
+            stages = ", ".join(f"{s['stage']} {s['seconds']:.1f}" for s in b["stages"])
+            print(f"\n{name}: pipeline {b['pipeline_seconds']} s of {b['wall_seconds']} s wall; stages (s): {stages}; "
+                  f"tokenizer {b['tokenizer']['source']} {b['tokenizer']['seconds']} s; "
+                  f"classifier training {b['classifier_train_seconds']}")
+    if "datatrove" in best:
+        b = best["datatrove"]
+        stages = ", ".join(f"{k} {v:.1f}" for k, v in b["stage_seconds"].items())
+        print(f"\ndatatrove: stages (s): {stages}; read {inp['documents']:,} -> filters {b['after_filters']:,} -> "
+              f"dedup -{b['dedup_dropped']:,} -> written {b['kept_documents']:,}")
+        for f in b["filters"]:
+            print(f"  {f['name']}: {f['in']:,} -> {f['forwarded']:,}")
+    if result["goals"]:
+        print()
+        for goal, met in result["goals"].items():
+            print(f"goal {goal}: {'met' if met else 'MISSED'}")
+
+
+if __name__ == "__main__":
+    main()
