@@ -166,8 +166,10 @@ def hf_floor(texts: list[str], tokenizer: Path, repeats: int = 1) -> dict[str, A
     """HF `encode_batch` of ``texts`` (already in memory), batches of 1,000, best of ``repeats``.
 
     Same settings as bench/tokenize_shard.py, whose token totals equal `curate run`'s: special-token
-    strings inside a document are encoded as text, no special tokens added.
+    strings inside a document are encoded as text, no special tokens added. HF's thread pool is
+    capped at the contenders' 2 workers (RAYON_NUM_THREADS, read when tokenizers first encodes).
     """
+    os.environ.setdefault("RAYON_NUM_THREADS", str(WORKERS))
     from tokenizers import Tokenizer
 
     tok = Tokenizer.from_file(str(tokenizer))

@@ -22,7 +22,7 @@ peak RSS is the largest sum of RSS over the subprocess and all its descendants, 
 from this process; CPU seconds are user + system of the whole tree. docs/s and MB/s are over the
 input (documents read, UTF-8 text bytes read).
 
-Floor: HF tokenizers `encode_batch` (2 threads, batches of 1,000) of the texts ours_given kept (its
+Floor: HF tokenizers `encode_batch` (RAYON_NUM_THREADS=2, batches of 1,000) of the texts ours_given kept (its
 output shards, loaded into memory first), with the same tokenizer; its token total must equal the
 manifest's. Goals (issue 9): ours >= 5x DataTrove's docs/s; ours' wall time <= 2x the floor.
 Results: bench/results/e2e.json, or e2e-limit-N.json with --limit (git ignores bench/results/).
