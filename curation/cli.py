@@ -13,6 +13,7 @@ from typing import Any
 
 from curation.errors import CurationError
 from curation.plan import add_plan_parser, one_line_errors, run_plan
+from curation.training.cli import add_train_parser, run_train
 
 EXAMPLES = """\
 examples:
@@ -82,6 +83,7 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--output", "-o", required=True, metavar="DIR", help="where models and cards are written")
     one_line_errors(train)
     add_plan_parser(sub)
+    add_train_parser(sub)
     return one_line_errors(parser)
 
 
@@ -147,7 +149,7 @@ def main(argv: list[str] | None = None, flow_runner: FlowRunner | None = None) -
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
-        commands = {"run": functools.partial(_run, flow_runner=flow_runner), "plan": run_plan, "train-classifier": _train_classifier}
+        commands = {"run": functools.partial(_run, flow_runner=flow_runner), "plan": run_plan, "train-classifier": _train_classifier, "train": run_train}
         return commands[args.command](args)
     except CurationError as exc:
         print(f"curate: error: {exc}", file=sys.stderr)

@@ -1,0 +1,397 @@
+"""The training loop: a small GPT on a curate run's shards, on one device or under DDP.
+
+``train(run_dir, out_dir, TrainConfig(...))`` runs in one process, or in each process of
+``torchrun --nproc_per_node N -m curation.training ...`` (DDP from torchrun's environment; NCCL on
+GPUs, gloo on CPUs). AdamW with decoupled weight decay (none on biases, norms and embeddings),
+linear warmup then cosine decay to 10% of the peak LR, gradient clipping, bf16 autocast on CUDA,
+optional ``torch.compile``.
+
+``out_dir`` gets ``checkpoint.pt`` (model, optimizer, scheduler, loader position of every rank,
+RNG states of every rank; written to a temporary name and renamed, so a crash mid-save leaves
+the previous one), ``metrics.jsonl`` (one line per logged step) and ``train_summary.json``
+(throughput, MFU against the planner's GPU peak and its assumed MFU, peak memory). A run finding
+a checkpoint there resumes from it: same next batch, same next loss.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import math
+import os
+import random
+import resource
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from curation import budget
+from curation.errors import CurationError
+from curation.training import require_torch
+from curation.training.data import RunData
+
+log = logging.getLogger(__name__)
+
+CHECKPOINT = "checkpoint.pt"
+METRICS = "metrics.jsonl"
+SUMMARY = "train_summary.json"
+CHECKPOINT_FORMAT = 1
+
+
+class TrainConfig(BaseModel):
+    """Everything that decides a training run. Defaults are GPT-3 Small's recipe (Brown et al.
+    2020, Table 2.1 and Appendix B) unless said otherwise."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    # Model: GPT-3 Small / GPT-2 small shape (12 layers, d_model 768, 12 heads of 64).
+    layers: int = Field(12, gt=0)
+    d_model: int = Field(768, gt=0)
+    heads: int = Field(12, gt=0)
+    from_budget: bool = Field(False, description="Size the model from the run's budget.json compute-optimal "
+                                                 "parameter count (model.shape_for_params), not layers/d_model/heads.")
+    seq_len: int = Field(1024, gt=0, description="GPT-2's context length (Radford et al. 2019).")
+    dropout: float = Field(0.0, ge=0, lt=1)
+
+    # Batch: per rank and micro-step; a step is batch_size * grad_accum * world_size sequences.
+    batch_size: int = Field(16, gt=0)
+    grad_accum: int = Field(1, gt=0)
+
+    # Optimizer and schedule.
+    lr: float = Field(6e-4, gt=0, description="GPT-3 Small's peak learning rate.")
+    min_lr_ratio: float = Field(0.1, ge=0, le=1, description="Cosine decay to 10% of the peak (GPT-3, Appendix B; "
+                                                            "Chinchilla, Hoffmann et al. 2022).")
+    warmup_steps: int = Field(100, ge=0, description="nanoGPT's small-run warmup (warmup_iters=100).")
+    max_steps: int = Field(1000, gt=0, description="Optimizer steps; the cosine ends here.")
+    beta1: float = Field(0.9, gt=0, lt=1)
+    beta2: float = Field(0.95, gt=0, lt=1, description="GPT-3, Appendix B.")
+    eps: float = Field(1e-8, gt=0)
+    weight_decay: float = Field(0.1, ge=0, description="GPT-3, Appendix B.")
+    grad_clip: float = Field(1.0, gt=0, description="Global-norm clipping at 1.0 (GPT-3, Appendix B).")
+
+    # Run.
+    seed: int = 0
+    shuffle: bool = True
+    shuffle_window: int = Field(256, gt=0, description="Blocks permuted together (loader.PackedDataset).")
+    num_workers: int = Field(2, ge=0, description="DataLoader workers per rank (tokenizing off the training thread).")
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    precision: Literal["auto", "bf16", "fp32"] = Field("auto", description="auto: bf16 autocast on CUDA, fp32 on CPU.")
+    compile: bool = False
+    log_every: int = Field(10, gt=0)
+    checkpoint_every: int = Field(200, ge=0, description="Steps between checkpoints (0: only at the end).")
+    max_seconds: float | None = Field(None, gt=0, description="Stop, with a checkpoint, after this much wall time.")
+    resume: bool = Field(True, description="Resume from out_dir/checkpoint.pt when there is one.")
+    gpu: str | None = Field(None, description="curation.budget.GPUS key for the MFU peak (default: detected).")
+    peak_flops: float | None = Field(None, gt=0, description="Peak FLOP/s per device, overriding the table.")
+
+    @model_validator(mode="after")
+    def _check(self) -> TrainConfig:
+        if self.warmup_steps > self.max_steps:
+            raise ValueError(f"warmup_steps ({self.warmup_steps}) exceeds max_steps ({self.max_steps})")
+        if not self.from_budget and self.d_model % self.heads:
+            raise ValueError(f"d_model ({self.d_model}) must be a multiple of heads ({self.heads})")
+        return self
+
+
+class WarmupCosine:
+    """LR multiplier at optimizer step ``s``: linear warmup to 1 over ``warmup`` steps, then cosine
+    down to ``min_ratio`` at ``total``, flat after. A class, not a lambda, so that
+    ``LambdaLR.state_dict`` saves it."""
+
+    def __init__(self, warmup: int, total: int, min_ratio: float):
+        self.warmup, self.total, self.min_ratio = warmup, total, min_ratio
+
+    def __call__(self, step: int) -> float:
+        if step < self.warmup:
+            return (step + 1) / self.warmup
+        progress = min(1.0, (step - self.warmup) / max(1, self.total - self.warmup))
+        return self.min_ratio + (1 - self.min_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
+
+
+@dataclass(frozen=True)
+class Distributed:
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+
+    @property
+    def enabled(self) -> bool:
+        return self.world_size > 1
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+
+def detect_gpu(name: str, memory_bytes: int) -> str | None:
+    """The ``curation.budget.GPUS`` key for a CUDA device name, or ``None`` if it is not in the table.
+    Every H100 is taken for the SXM part; a PCIe card peaks lower, so give ``gpu``/``peak_flops``."""
+    name = name.upper()
+    if "H200" in name:
+        return "h200"
+    if "H100" in name:
+        return "h100-sxm"
+    if "A100" in name:
+        return "a100-80gb" if memory_bytes > 48e9 else "a100-40gb"
+    return None
+
+
+def resolve_shape(config: TrainConfig, run: RunData) -> tuple[int, int, int]:
+    """``(layers, d_model, heads)``: as configured, or from the run's budget.json."""
+    if not config.from_budget:
+        return config.layers, config.d_model, config.heads
+    report = run.budget()
+    if report is None:
+        raise CurationError(f"{run.root} has no budget.json to size the model from")
+    from curation.training.model import shape_for_params
+
+    return shape_for_params(report["compute_optimal"]["params"])
+
+
+def _setup_distributed(torch, device_type: str) -> Distributed:
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return Distributed()
+    dist = Distributed(int(os.environ["RANK"]), world, int(os.environ.get("LOCAL_RANK", "0")))
+    if not torch.distributed.is_initialized():
+        # torchrun sets MASTER_ADDR/MASTER_PORT; NCCL between GPUs, gloo between CPU processes.
+        torch.distributed.init_process_group("nccl" if device_type == "cuda" else "gloo")
+    return dist
+
+
+def _atomic_write_text(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    tmp.replace(path)
+
+
+def save_checkpoint(torch, path: Path, payload: dict[str, Any]) -> None:
+    """Write to ``path.tmp``, flush to disk, rename: a crash leaves the previous checkpoint whole."""
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "wb") as fh:
+        torch.save(payload, fh)
+        fh.flush()
+        os.fsync(fh.fileno())
+    tmp.replace(path)
+
+
+def load_checkpoint(torch, path: Path, device) -> dict[str, Any]:
+    # weights_only: tensors and plain containers only; loading never runs code from the file.
+    return torch.load(path, map_location=device, weights_only=True)
+
+
+def _rng_state(torch, device) -> dict[str, Any]:
+    state = {"python": random.getstate(), "torch": torch.get_rng_state()}
+    if device.type == "cuda":
+        state["cuda"] = torch.cuda.get_rng_state(device)
+    return state
+
+
+def _set_rng_state(torch, state: dict[str, Any], device) -> None:
+    random.setstate(state["python"])
+    torch.set_rng_state(state["torch"].cpu())
+    if "cuda" in state and device.type == "cuda":
+        torch.cuda.set_rng_state(state["cuda"].cpu(), device)
+
+
+def _gather(torch, dist: Distributed, obj: Any) -> list[Any]:
+    if not dist.enabled:
+        return [obj]
+    out: list[Any] = [None] * dist.world_size
+    torch.distributed.all_gather_object(out, obj)
+    return out
+
+
+def _peak_memory_gb(torch, device) -> float:
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 1e9
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / 1e9  # Linux reports KiB
+
+
+def train(run_dir: str | Path, out_dir: str | Path, config: TrainConfig | None = None,
+          on_step: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
+    """Train on a curate run; returns the summary also written to ``out_dir/train_summary.json``.
+
+    Args:
+        run_dir: A ``curate run`` output folder (manifest.json, shards/, tokenizer/).
+        out_dir: Where checkpoints, metrics and the summary go; a checkpoint there is resumed.
+        config: Hyper-parameters and run settings.
+        on_step: Called on every rank after each optimizer step with ``{"step", "loss"?, ...}``
+            (``loss`` on logged steps); an exception from it ends the run like a crash would.
+    """
+    torch = require_torch()
+    from torch.nn.parallel import DistributedDataParallel
+
+    from curation.training.loader import PackedDataset, ShardLoader, merge_states
+    from curation.training.model import GPT, GPTConfig
+
+    config = config or TrainConfig()
+    run = RunData.open(run_dir)
+    out = Path(out_dir)
+    want_cuda = config.device == "cuda" or (config.device == "auto" and torch.cuda.is_available())
+    if want_cuda and not torch.cuda.is_available():
+        raise CurationError("device 'cuda' asked for, but PyTorch sees no CUDA device")
+    owns_group = not (torch.distributed.is_available() and torch.distributed.is_initialized())
+    dist = _setup_distributed(torch, "cuda" if want_cuda else "cpu")
+    device = torch.device("cuda", dist.local_rank) if want_cuda else torch.device("cpu")
+    if device.type == "cuda":
+        torch.cuda.set_device(device)
+        torch.set_float32_matmul_precision("high")  # TF32 for any fp32 matmul left outside autocast
+    bf16 = config.precision == "bf16" or (config.precision == "auto" and device.type == "cuda")
+    if dist.is_main:
+        out.mkdir(parents=True, exist_ok=True)
+
+    torch.manual_seed(config.seed)  # the same initial weights on every rank (DDP also broadcasts them)
+    random.seed(config.seed)
+    layers, d_model, heads = resolve_shape(config, run)
+    model_config = GPTConfig(run.vocab_size, config.seq_len, layers, d_model, heads, config.dropout)
+    raw_model = GPT(model_config).to(device)
+    n_params, flops_params = raw_model.num_params(), raw_model.flops_params()
+    optimizer = torch.optim.AdamW(raw_model.optimizer_groups(config.weight_decay), lr=config.lr,
+                                  betas=(config.beta1, config.beta2), eps=config.eps,
+                                  fused=device.type == "cuda")
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, WarmupCosine(config.warmup_steps, config.max_steps, config.min_lr_ratio))
+    dataset = PackedDataset(run, config.seq_len, rank=dist.rank, world_size=dist.world_size, seed=config.seed,
+                            shuffle=config.shuffle, shuffle_window=config.shuffle_window)
+
+    step, tokens_seen = 0, 0
+    checkpoint_path = out / CHECKPOINT
+    if config.resume and checkpoint_path.is_file():
+        state = load_checkpoint(torch, checkpoint_path, device)
+        if state["model_config"] != model_config.to_dict() or state["world_size"] != dist.world_size:
+            raise CurationError(f"{checkpoint_path} is for another model shape or world size; "
+                                "use another output folder or resume=False")
+        raw_model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        dataset.load_state_dict(state["loader"])
+        _set_rng_state(torch, state["rng"][dist.rank], device)
+        step, tokens_seen = state["step"], state["tokens"]
+        if dist.is_main:
+            log.info("resumed from %s at step %d", checkpoint_path, step)
+    loader = ShardLoader(dataset, config.batch_size, config.num_workers, pin_memory=device.type == "cuda")
+
+    model = ddp = raw_model
+    if dist.enabled:
+        model = ddp = DistributedDataParallel(raw_model, device_ids=[device.index] if device.type == "cuda" else None)
+    if config.compile:
+        model = torch.compile(model)
+
+    gpu_key = config.gpu or (detect_gpu(torch.cuda.get_device_name(device), torch.cuda.get_device_properties(device)
+                                        .total_memory) if device.type == "cuda" else None)
+    peak = config.peak_flops or (budget.resolve_gpu(gpu_key).peak_bf16_flops if gpu_key else None)
+    report = run.budget()
+    planner_mfu = report["assumptions"]["mfu"] if report else budget.DEFAULT_MFU
+    tokens_per_step = config.batch_size * config.seq_len * config.grad_accum * dist.world_size
+
+    metrics_path = out / METRICS
+    if dist.is_main:  # keep the log consistent with the checkpoint: drop steps a crash lost
+        kept = [line for line in (metrics_path.read_text().splitlines() if metrics_path.is_file() and step else [])
+                if json.loads(line)["step"] <= step]
+        _atomic_write_text(metrics_path, "".join(line + "\n" for line in kept))
+
+    def checkpoint() -> None:
+        loader_states = _gather(torch, dist, loader.state_dict())
+        rng_states = _gather(torch, dist, _rng_state(torch, device))
+        if dist.is_main:
+            save_checkpoint(torch, checkpoint_path, {
+                "format": CHECKPOINT_FORMAT, "step": step, "tokens": tokens_seen,
+                "config": config.model_dump(), "model_config": model_config.to_dict(),
+                "world_size": dist.world_size, "model": raw_model.state_dict(),
+                "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+                "loader": merge_states(loader_states), "rng": rng_states,
+            })
+        if dist.enabled:
+            torch.distributed.barrier()
+
+    autocast = (lambda: torch.autocast("cuda", dtype=torch.bfloat16)) if bf16 else contextlib.nullcontext
+    batches = iter(loader)
+    model.train()
+    start_step, started = step, time.perf_counter()
+    interval_start, interval_steps, rates = started, 0, []
+    loss_sum = torch.zeros((), device=device)
+    last_loss, out_of_time = None, False
+    with open(metrics_path, "a") if dist.is_main else contextlib.nullcontext() as metrics:
+        while step < config.max_steps:
+            for micro in range(config.grad_accum):
+                tokens = next(batches).to(device, non_blocking=True)
+                # DDP all-reduces gradients only on the last micro-batch of a step.
+                sync = micro == config.grad_accum - 1 or not dist.enabled
+                with (contextlib.nullcontext() if sync else ddp.no_sync()), autocast():
+                    loss = model(tokens[:, :-1], tokens[:, 1:])
+                (loss / config.grad_accum).backward()
+                loss_sum += loss.detach() / config.grad_accum
+            grad_norm = torch.nn.utils.clip_grad_norm_(raw_model.parameters(), config.grad_clip)
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+            scheduler.step()
+            step += 1
+            tokens_seen += tokens_per_step
+            interval_steps += 1
+            record: dict[str, Any] = {"step": step}
+            if step % config.log_every == 0 or step == config.max_steps:
+                if dist.enabled:
+                    torch.distributed.all_reduce(loss_sum)
+                    loss_sum /= dist.world_size
+                last_loss = loss_sum.item() / interval_steps  # the .item() waits for the device
+                now = time.perf_counter()
+                rate = interval_steps * tokens_per_step / (now - interval_start)
+                rates.append(rate)
+                record.update(loss=last_loss, lr=scheduler.get_last_lr()[0], grad_norm=float(grad_norm),
+                              tokens=tokens_seen, tokens_per_s=rate,
+                              mfu=budget.TRAINING_FLOPS_PER_PARAM_TOKEN * flops_params * rate / dist.world_size / peak
+                              if peak else None)
+                if metrics is not None:
+                    metrics.write(json.dumps(record) + "\n")
+                    metrics.flush()
+                    log.info("step %d  loss %.4f  lr %.2e  %.0f tokens/s%s", step, last_loss, record["lr"], rate,
+                             f"  MFU {record['mfu']:.1%}" if peak else "")
+                loss_sum.zero_()
+                interval_start, interval_steps = now, 0
+            if on_step is not None:
+                on_step(record)
+            out_of_time = config.max_seconds is not None and time.perf_counter() - started > config.max_seconds
+            if dist.enabled and config.max_seconds is not None:  # every rank must stop at the same step
+                flag = torch.tensor(float(out_of_time), device=device)
+                torch.distributed.all_reduce(flag, op=torch.distributed.ReduceOp.MAX)
+                out_of_time = bool(flag.item())
+            if out_of_time or (config.checkpoint_every and step % config.checkpoint_every == 0):
+                checkpoint()
+            if out_of_time:
+                break
+    elapsed = time.perf_counter() - started
+    if not (config.checkpoint_every and step % config.checkpoint_every == 0) and not out_of_time:
+        checkpoint()
+
+    # The first interval holds start-up and compilation; steady throughput is the median after it.
+    steady = statistics.median(rates[1:] if len(rates) > 1 else rates) if rates else None
+    mfu = (budget.TRAINING_FLOPS_PER_PARAM_TOKEN * flops_params * steady / dist.world_size / peak
+           if peak and steady else None)
+    summary = {
+        "steps": step, "steps_this_run": step - start_step, "tokens": tokens_seen, "final_loss": last_loss,
+        "seconds_this_run": elapsed, "tokens_per_s": steady,
+        "tokens_per_s_per_device": steady / dist.world_size if steady else None,
+        "params": n_params, "flops_params": flops_params,
+        "model": model_config.to_dict(), "world_size": dist.world_size, "device": str(device),
+        "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
+        "precision": "bf16" if bf16 else "fp32", "compiled": config.compile,
+        "gpu": gpu_key, "peak_flops": peak, "mfu": mfu, "planner_mfu": planner_mfu,
+        "mfu_vs_planner": mfu / planner_mfu if mfu else None,
+        "peak_memory_gb": _peak_memory_gb(torch, device),
+        "config": config.model_dump(),
+    }
+    if dist.is_main:
+        _atomic_write_text(out / SUMMARY, json.dumps(summary, indent=2, sort_keys=True) + "\n")
+        if mfu:
+            log.info("measured MFU %.1f%% vs the planner's assumed %.0f%%: at this MFU training takes %.2fx the "
+                     "GPU-hours budget.json plans", mfu * 100, planner_mfu * 100, planner_mfu / mfu)
+    if dist.enabled and owns_group:
+        torch.distributed.destroy_process_group()
+    return summary
