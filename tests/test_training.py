@@ -349,8 +349,13 @@ def test_curate_train_cli_and_bad_settings(run_dir, tmp_path, capsys):
 
     out = tmp_path / "cli"
     assert main(["train", str(run_dir), "-o", str(out), "--from-budget", "--seq-len", "32", "--batch-size", "4",
-                 "--max-steps", "3", "--warmup-steps", "1", "--workers", "0", "--device", "cpu"]) == 0
+                 "--max-steps", "3", "--warmup-steps", "1", "--workers", "0", "--device", "cpu", "--log-every", "1",
+                 "--peak-flops", "1e11"]) == 0
     summary = json.loads((out / "train_summary.json").read_text())
+    # MFU = 6 N tokens/s / peak, and against the planner's 50%.
+    assert summary["mfu"] == pytest.approx(6 * summary["flops_params"] * summary["tokens_per_s"] / 1e11)
+    assert summary["mfu_vs_planner"] == pytest.approx(summary["mfu"] / 0.5)
+    assert "MFU" in capsys.readouterr().out
     budget = json.loads((run_dir / "budget.json").read_text())
     from curation.training.model import shape_for_params
 

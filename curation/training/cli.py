@@ -121,7 +121,8 @@ def run_train(args: argparse.Namespace) -> int:
         return 0
     if summary["mfu"] is not None:
         print(f"MFU {summary['mfu']:.1%} (planner assumes {summary['planner_mfu']:.0%})")
-    print(f"steps {summary['steps']}  loss {summary['final_loss']:.4f}  "
+    loss = "n/a" if summary["final_loss"] is None else f"{summary['final_loss']:.4f}"
+    print(f"steps {summary['steps']}  loss {loss}  "
           f"{summary['tokens_per_s'] or 0:,.0f} tokens/s  output: {args.output}")
     return 0
 

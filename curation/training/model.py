@@ -126,7 +126,8 @@ class GPT(nn.Module):
         logits = self.head(self.ln_f(x))
         if targets is None:
             return logits
-        return F.cross_entropy(logits.float().view(-1, logits.shape[-1]), targets.reshape(-1))
+        # Under bf16 autocast cross_entropy runs in fp32 by itself (autocast's fp32 op list).
+        return F.cross_entropy(logits.view(-1, logits.shape[-1]), targets.reshape(-1))
 
     def num_params(self) -> int:
         """Parameters, the tied embedding counted once."""
