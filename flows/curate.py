@@ -13,7 +13,6 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Iterable
-from pathlib import Path
 from typing import Any
 
 from prefect import flow, task, unmapped
@@ -46,9 +45,9 @@ TASK = dict(retries=2, retry_delay_seconds=[1, 5], retry_condition_fn=transient,
 
 
 @task(name="default-classifier", **TASK)
-def default_classifier_task(config: PipelineConfig, output: str) -> PipelineConfig:
+def default_classifier_task(config: PipelineConfig) -> PipelineConfig:
     config = config.model_copy(deep=True)
-    fill_default_model(config, Path(output))
+    fill_default_model(config)
     return config
 
 
@@ -133,7 +132,7 @@ def curate(input: list[str], output: str, config: PipelineConfig | None = None, 
     started = time.perf_counter()
     config = config or PipelineConfig()
     if any(s.name == "quality_classifier" and not s.params.get("model") for s in config.stages):
-        config = default_classifier_task(config, output)
+        config = default_classifier_task(config)
     plan = plan_task(input, output, config, fresh)
     indices = list(range(len(plan.partitions)))
     early = _gather(curate_partition_task.map(unmapped(plan), indices), "filter", progress)

@@ -1,0 +1,167 @@
+"""The flow ``curate`` for real: a Prefect server and the deployment, Ray, SIGKILL and resume, the report.
+
+Every process a test starts (server, serve, Ray, curate) is stopped by the test.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+
+from conftest import MESSY, ROOT, SAMPLE, small_config
+from curation.pipeline import run
+
+pytest.importorskip("prefect")
+from flows.serve import start_server, stop  # noqa: E402
+
+BIN = Path(sys.executable).parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def quiet_env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+    return env | {"PREFECT_SERVER_ANALYTICS_ENABLED": "false", "PYTHONPATH": str(ROOT)} | extra
+
+
+def same_outputs(a: Path, b: Path) -> None:
+    assert (a / "manifest.json").read_bytes() == (b / "manifest.json").read_bytes()
+    names = sorted(p.name for p in (a / "shards").iterdir())
+    assert names == sorted(p.name for p in (b / "shards").iterdir())
+    for name in names:
+        assert (a / "shards" / name).read_bytes() == (b / "shards" / name).read_bytes()
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory) -> Path:
+    """An uninterrupted library run of the small config, to compare every runner against."""
+    out = tmp_path_factory.mktemp("reference")
+    run([str(SAMPLE), str(MESSY)], out, small_config(), progress=False)
+    return out
+
+
+def test_deployment_runs_on_a_real_server(tmp_path, reference):
+    port = free_port()
+    home = tmp_path / "prefect-home"
+    server = start_server("127.0.0.1", port, home)
+    env = quiet_env(PREFECT_API_URL=f"http://127.0.0.1:{port}/api", PREFECT_HOME=str(home))
+    serve = subprocess.Popen([sys.executable, "-m", "flows.serve", "--workers", "2"], cwd=ROOT, env=env,
+                             start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 120
+        while subprocess.run([BIN / "prefect", "deployment", "inspect", "curate/main"], env=env,
+                             capture_output=True).returncode != 0:
+            assert serve.poll() is None, "the serve process exited"
+            assert time.monotonic() < deadline, "the deployment was not registered in 120 s"
+            time.sleep(1)
+        out = tmp_path / "out"
+        params = {"input": [str(SAMPLE), str(MESSY)], "output": str(out),
+                  "config": small_config().model_dump(mode="json")}
+        done = subprocess.run([BIN / "prefect", "deployment", "run", "curate/main", "--watch", "--params",
+                               json.dumps(params)], env=env, capture_output=True, text=True, timeout=600)
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert "Completed" in done.stdout
+        same_outputs(out, reference)
+        assert (out / "report.md").is_file() and (out / "report.html").is_file()
+    finally:
+        stop(serve)
+        stop(server)
+    assert serve.poll() is not None and server.poll() is not None
+
+
+def test_ray_runner_gives_the_same_output(tmp_path, reference):
+    pytest.importorskip("prefect_ray")
+    out = tmp_path / "ray"
+    cfg = tmp_path / "c.json"
+    cfg.write_text(small_config().to_json())
+    env = {k: v for k, v in quiet_env(RAY_USAGE_STATS_ENABLED="0").items() if k != "RAY_ADDRESS"}
+    done = subprocess.run([sys.executable, "-m", "flows.cli", "run", "--runner", "ray", "--workers", "2",
+                           "--input", str(SAMPLE), str(MESSY), "--output", str(out), "--config", str(cfg)],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=600, start_new_session=True)
+    assert done.returncode == 0, done.stdout + done.stderr
+    same_outputs(out, reference)
+
+
+def test_sigkill_mid_run_then_rerun_is_byte_identical(tmp_path):
+    # The default chain (dedup, PII) so there is a corpus-level step to be killed around.
+    config = small_config(preset="default", stages=None)
+    cfg = tmp_path / "c.json"
+    cfg.write_text(config.to_json())
+    whole = tmp_path / "whole"
+    args = [sys.executable, "-m", "flows.cli", "run", "--workers", "2", "--input", str(SAMPLE), str(MESSY),
+            "--config", str(cfg), "--keep-intermediate", "--no-progress", "--quiet"]
+    env = quiet_env()
+    done = subprocess.run([*args, "--output", str(whole)], cwd=ROOT, env=env, capture_output=True, text=True,
+                          timeout=600)
+    assert done.returncode == 0, done.stderr
+    killed = tmp_path / "killed"
+    log = tmp_path / "killed.log"
+    with open(log, "w") as fh:
+        proc = subprocess.Popen([*args, "--output", str(killed)], cwd=ROOT, env=env, start_new_session=True,
+                                stdout=fh, stderr=subprocess.STDOUT)
+    # Kill the whole process group (flow, workers, temporary server) once pass 1 has finished and
+    # before the shards exist: dedup, PII or the tokenizer are then in flight.
+    deadline = time.monotonic() + 300
+    while not (killed / "markers" / "fit-dedup.json").exists():
+        assert proc.poll() is None and time.monotonic() < deadline, f"ended before the kill: {log.read_text()}"
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert not (killed / "manifest.json").exists()
+    assert not (killed / "markers" / "shards.json").exists()
+    before = {p.name: p.stat().st_mtime_ns for p in (killed / "staging").iterdir()}
+    again = subprocess.run([*args, "--output", str(killed)], cwd=ROOT, env=env, capture_output=True, text=True,
+                           timeout=600)
+    assert again.returncode == 0, again.stderr
+    # Pass 1 was not redone: its files are the ones written before the kill.
+    assert {p.name: p.stat().st_mtime_ns for p in (killed / "staging").iterdir()} == before
+    same_outputs(killed, whole)
+    ids = pq.read_table(killed / "shards", columns=["id"]).column("id").to_pylist()
+    assert len(ids) == len(set(ids)) == json.loads((whole / "manifest.json").read_text())["total_documents"]
+
+
+def test_changed_config_recomputes_only_what_it_affects(tmp_path):
+    out = tmp_path / "out"
+    run([str(SAMPLE), str(MESSY)], out, small_config(), progress=False, keep_intermediate=True)
+    markers = {p.name: p.stat().st_mtime_ns for p in (out / "markers").iterdir()}
+    # Same config: every step is skipped.
+    run([str(SAMPLE), str(MESSY)], out, small_config(), progress=False, keep_intermediate=True)
+    assert {p.name: p.stat().st_mtime_ns for p in (out / "markers").iterdir()} == markers
+    # Only the shard size changes: the shards are rewritten, nothing before them.
+    changed = run([str(SAMPLE), str(MESSY)], out, small_config(shards={"target_tokens": 1_000_000}),
+                  progress=False, keep_intermediate=True)
+    now = {p.name: p.stat().st_mtime_ns for p in (out / "markers").iterdir()}
+    assert [n for n in markers if now[n] != markers[n]] == ["shards.json"]
+    assert len(changed.manifest["shards"]) > 1
+    # A stage parameter changes: pass 1 reruns (and everything after it).
+    run([str(SAMPLE), str(MESSY)], out, small_config(stages=[{"length": {"min_words": 60}}]), progress=False,
+        keep_intermediate=True)
+    latest = {p.name: p.stat().st_mtime_ns for p in (out / "markers").iterdir()}
+    assert all(latest[n] != now[n] for n in now if n.startswith("curate-"))
+
+
+def test_report_shows_funnel_plots_pii_and_budget(tmp_path):
+    config = small_config(stages=["length", "dedup", "pii"])
+    result = run([str(SAMPLE), str(MESSY)], tmp_path / "out", config, progress=False)
+    md = (result.output_dir / "report.md").read_text()
+    for heading in ("## Stage funnel", "## Drops by reason", "## PII redacted, by entity", "## Dedup cluster sizes",
+                    "## Document length", "Token budget"):
+        assert heading in md, heading
+    assert "| dedup | exact_duplicate |" in md and "| EMAIL_ADDRESS |" in md
+    html = (result.output_dir / "report.html").read_text()
+    assert html.count("data:image/png;base64,") == 2  # length and clusters (no quality_score here)
+    for png in ("length", "clusters"):
+        assert (result.output_dir / "report" / f"{png}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
