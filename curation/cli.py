@@ -124,7 +124,7 @@ def _run(args: argparse.Namespace, flow_runner: FlowRunner | None = None) -> int
 def _default_quality_model(config, output: Path) -> None:
     from classifiers.default import fill_default_model
 
-    fill_default_model(config, output)
+    fill_default_model(config)
 
 
 def _train_classifier(args: argparse.Namespace) -> int:
