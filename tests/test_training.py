@@ -323,22 +323,35 @@ def test_training_loss_falls_and_a_killed_run_resumes_exactly(run_dir, tmp_path)
         assert after[step] == pytest.approx(uninterrupted[step], abs=1e-6), step
 
 
+def test_time_limit_stops_with_a_checkpoint_and_bf16_autocast(run_dir, tmp_path):
+    pytest.importorskip("torch")
+    import torch
+
+    from curation.training.train import TrainConfig, train
+
+    config = TrainConfig(**{**TINY, "max_steps": 50, "max_seconds": 1e-6, "precision": "bf16"})
+    summary = train(run_dir, tmp_path, config)
+    assert summary["steps"] == 1 and summary["precision"] == "bf16"
+    assert torch.load(tmp_path / "checkpoint.pt", weights_only=True)["step"] == 1
+
+
 def test_ddp_with_two_processes_over_gloo(run_dir, tmp_path):
     pytest.importorskip("torch")
     out = tmp_path / "ddp"
     args = ["--layers", "1", "--d-model", "32", "--heads", "2", "--seq-len", "32", "--batch-size", "4",
-            "--max-steps", "6", "--warmup-steps", "2", "--workers", "0", "--device", "cpu", "--log-every", "3"]
+            "--max-steps", "6", "--warmup-steps", "2", "--workers", "0", "--device", "cpu", "--log-every", "3",
+            "--grad-accum", "2"]  # accumulation: DDP's no_sync on the first micro-batch of each step
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
                            "-m", "curation.training", str(run_dir), "--output", str(out), *args],
                           capture_output=True, text=True, env=env, cwd=ROOT, timeout=120)
     assert proc.returncode == 0, proc.stderr[-3000:]
     summary = json.loads((out / "train_summary.json").read_text())
-    assert summary["world_size"] == 2 and summary["steps"] == 6 and summary["tokens"] == 6 * 2 * 4 * 32
+    assert summary["world_size"] == 2 and summary["steps"] == 6 and summary["tokens"] == 6 * 2 * 2 * 4 * 32
     import torch
 
     state = torch.load(out / "checkpoint.pt", weights_only=True)
-    assert state["loader"]["positions"] == {"0": 24, "1": 24}  # one consumer per rank, 6 steps x 4 sequences
+    assert state["loader"]["positions"] == {"0": 48, "1": 48}  # a consumer per rank: 6 steps x 2 x 4 sequences
     assert len(state["rng"]) == 2
     assert proc.stdout.count("steps 6") == 1  # one report, from rank 0
 

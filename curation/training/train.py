@@ -81,7 +81,8 @@ class TrainConfig(BaseModel):
     shuffle_window: int = Field(256, gt=0, description="Blocks permuted together (loader.PackedDataset).")
     num_workers: int = Field(2, ge=0, description="DataLoader workers per rank (tokenizing off the training thread).")
     device: Literal["auto", "cpu", "cuda"] = "auto"
-    precision: Literal["auto", "bf16", "fp32"] = Field("auto", description="auto: bf16 autocast on CUDA, fp32 on CPU.")
+    precision: Literal["auto", "bf16", "fp32"] = Field("auto", description="auto: bf16 autocast on CUDA, fp32 on CPU; "
+                                                                        "bf16 autocasts on either.")
     compile: bool = False
     log_every: int = Field(10, gt=0)
     checkpoint_every: int = Field(200, ge=0, description="Steps between checkpoints (0: only at the end).")
@@ -311,7 +312,7 @@ def train(run_dir: str | Path, out_dir: str | Path, config: TrainConfig | None =
         if dist.enabled:
             torch.distributed.barrier()
 
-    autocast = (lambda: torch.autocast("cuda", dtype=torch.bfloat16)) if bf16 else contextlib.nullcontext
+    autocast = (lambda: torch.autocast(device.type, dtype=torch.bfloat16)) if bf16 else contextlib.nullcontext
     batches = iter(loader)
     model.train()
     start_step, started = step, time.perf_counter()
@@ -324,9 +325,10 @@ def train(run_dir: str | Path, out_dir: str | Path, config: TrainConfig | None =
                 tokens = next(batches).to(device, non_blocking=True)
                 # DDP all-reduces gradients only on the last micro-batch of a step.
                 sync = micro == config.grad_accum - 1 or not dist.enabled
-                with (contextlib.nullcontext() if sync else ddp.no_sync()), autocast():
-                    loss = model(tokens[:, :-1], tokens[:, 1:])
-                (loss / config.grad_accum).backward()
+                with contextlib.nullcontext() if sync else ddp.no_sync():
+                    with autocast():
+                        loss = model(tokens[:, :-1], tokens[:, 1:])
+                    (loss / config.grad_accum).backward()
                 loss_sum += loss.detach() / config.grad_accum
             grad_norm = torch.nn.utils.clip_grad_norm_(raw_model.parameters(), config.grad_clip)
             optimizer.step()
@@ -357,8 +359,10 @@ def train(run_dir: str | Path, out_dir: str | Path, config: TrainConfig | None =
                 interval_start, interval_steps = now, 0
             if on_step is not None:
                 on_step(record)
-            out_of_time = config.max_seconds is not None and time.perf_counter() - started > config.max_seconds
-            if dist.enabled and config.max_seconds is not None:  # every rank must stop at the same step
+            # Checked on logged steps only: they wait for the device anyway, other steps must not.
+            out_of_time = (config.max_seconds is not None and "loss" in record
+                           and time.perf_counter() - started > config.max_seconds)
+            if dist.enabled and config.max_seconds is not None and "loss" in record:  # all ranks stop together
                 flag = torch.tensor(float(out_of_time), device=device)
                 torch.distributed.all_reduce(flag, op=torch.distributed.ReduceOp.MAX)
                 out_of_time = bool(flag.item())
