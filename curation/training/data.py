@@ -50,7 +50,7 @@ class RunData:
     Example:
         >>> run = RunData.open("out")  # doctest: +SKIP
         >>> run.eos_id, run.total_tokens + run.total_documents  # doctest: +SKIP
-        (0, 2868413)
+        (0, 2869413)
     """
 
     root: Path
