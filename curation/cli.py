@@ -41,8 +41,9 @@ def _parser() -> argparse.ArgumentParser:
         epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     run.add_argument("--input", "-i", nargs="+", required=True, metavar="PATH",
-                     help="input files, folders or glob patterns (quote globs)")
-    run.add_argument("--output", "-o", required=True, metavar="DIR", help="output folder (created; rewritten)")
+                     help="input files, folders or glob patterns (quote globs); local or fsspec URLs (s3://...)")
+    run.add_argument("--output", "-o", required=True, metavar="DIR",
+                     help="output folder (created; rewritten) or fsspec URL (s3://bucket/out)")
     run.add_argument("--config", "-c", metavar="FILE", help="YAML or TOML file overriding the defaults")
     run.add_argument("--text-field", metavar="NAME", help="record field holding the text (default: text)")
     run.add_argument("--id-field", metavar="NAME", help="record field holding the id (default: id)")
@@ -61,6 +62,9 @@ def _parser() -> argparse.ArgumentParser:
                      help="an existing Ray cluster (e.g. ray://head:10001 or auto); default: start a local Ray")
     run.add_argument("--fresh", action="store_true",
                      help="recompute everything (default: resume an interrupted run into the same DIR)")
+    run.add_argument("--work-dir", metavar="DIR",
+                     help="when --output is a URL (s3://..., any fsspec protocol): where the steps write before "
+                          "the outputs are published (shared by every worker; default: a folder in ~/.cache)")
     run.add_argument("--keep-intermediate", action="store_true",
                      help="keep staging/, curated/, work/ and markers/ after the run")
     run.add_argument("--no-progress", action="store_true", help="no progress bars even on a terminal")
@@ -110,7 +114,7 @@ def _run(args: argparse.Namespace, flow_runner: FlowRunner | None = None) -> int
     progress = False if (args.no_progress or args.quiet) else sys.stderr.isatty()
     if args.runner == "library":
         report = run(args.input, args.output, config, progress=progress, workers=args.workers, fresh=args.fresh,
-                     keep_intermediate=args.keep_intermediate).report()
+                     keep_intermediate=args.keep_intermediate, work_dir=args.work_dir).report()
     elif flow_runner is None:
         raise CurationError(f"--runner {args.runner} runs the Prefect flow: start curate from the installed "
                             "`curate` command (flows.cli), or use --runner library")

@@ -10,7 +10,6 @@ of text files into groups of files.
 
 from __future__ import annotations
 
-import gzip
 import hashlib
 import json
 import math
@@ -20,7 +19,7 @@ from typing import Any
 
 import pyarrow.parquet as pq
 
-from curation.io.readers import InputFile, _open_binary
+from curation.io.readers import InputFile
 
 # Skipping the lines before a range re-decompresses them: 8 pieces cost at most 3.5x one pass of
 # decompression, still far below what the filters spend on the same text.
@@ -42,20 +41,14 @@ class InputPartition:
         return hashlib.sha256(json.dumps(self.identity, sort_keys=True).encode()).hexdigest()
 
 
-def _identity(f: InputFile) -> dict[str, Any]:
-    st = f.path.stat()
-    return {"path": str(f.path), "bytes": st.st_size, "mtime_ns": st.st_mtime_ns, "unit": f.unit,
-            "start": f.start, "stop": f.stop}
-
-
 def _split_plain_jsonl(f: InputFile, target: int) -> list[tuple[InputFile, int]]:
     """Byte ranges of about ``target`` bytes, each starting at a line start; also counts lines
     before each range so quarantine entries keep their real line numbers."""
-    size = f.path.stat().st_size
+    size = f.size()
     if size <= target:
         return [(f, size)]
     bounds = [0]
-    with open(f.path, "rb") as fh:
+    with f.open_raw() as fh:
         while bounds[-1] + target < size:
             fh.seek(bounds[-1] + target)
             fh.readline()  # to the start of the next line
@@ -70,32 +63,32 @@ def _split_plain_jsonl(f: InputFile, target: int) -> list[tuple[InputFile, int]]
             while fh.tell() < stop:
                 counted += fh.read(min(_SCAN_BLOCK, stop - fh.tell())).count(b"\n")
             lines_before.append(counted + 1)
-    return [(InputFile(f.path, f.root, "bytes", a, b, first), b - a)
+    return [(f.ranged("bytes", a, b, first), b - a)
             for a, b, first in zip(bounds[:-1], bounds[1:], lines_before)]
 
 
 def _split_compressed_jsonl(f: InputFile, target: int) -> list[tuple[InputFile, int]]:
     lines = nbytes = 0
     try:
-        with _open_binary(f.path) as fh:
+        with f.open() as fh:
             for raw in fh:
                 lines += 1
                 nbytes += len(raw)
-    except (OSError, EOFError, gzip.BadGzipFile, Exception):  # noqa: BLE001 - the reader quarantines it
-        return [(f, f.path.stat().st_size)]
+    except Exception:  # noqa: BLE001 - a damaged file stays whole; the reader quarantines what it cannot read
+        return [(f, f.size())]
     pieces = min(MAX_COMPRESSED_SPLITS, max(1, math.ceil(nbytes / target)), max(1, lines))
     if pieces == 1:
         return [(f, nbytes)]
     bounds = [round(i * lines / pieces) for i in range(pieces + 1)]
-    return [(InputFile(f.path, f.root, "lines", a, b if b < lines else None), nbytes * (b - a) // lines)
+    return [(f.ranged("lines", a, b if b < lines else None), nbytes * (b - a) // lines)
             for a, b in zip(bounds[:-1], bounds[1:])]
 
 
 def _split_parquet(f: InputFile, target: int) -> list[tuple[InputFile, int]]:
     try:
-        meta = pq.ParquetFile(f.path).metadata
+        meta = pq.ParquetFile(f.path if f.url is None else f.open_raw()).metadata
     except Exception:  # noqa: BLE001 - unreadable: one partition, the reader quarantines it
-        return [(f, f.path.stat().st_size)]
+        return [(f, f.size())]
     out: list[tuple[InputFile, int]] = []
     start = rows = size = 0
     first_row = 0
@@ -103,10 +96,10 @@ def _split_parquet(f: InputFile, target: int) -> list[tuple[InputFile, int]]:
         size += meta.row_group(g).total_byte_size
         rows += meta.row_group(g).num_rows
         if size >= target or g == meta.num_row_groups - 1:
-            out.append((InputFile(f.path, f.root, "row_groups", start, g + 1, first_row), size))
+            out.append((f.ranged("row_groups", start, g + 1, first_row), size))
             start, first_row, size = g + 1, rows, 0
     if len(out) <= 1:
-        return [(f, f.path.stat().st_size)]
+        return [(f, f.size())]
     return out
 
 
@@ -115,12 +108,11 @@ def plan_partitions(files: list[InputFile], target_bytes: int) -> list[InputPart
     pieces: list[tuple[InputFile, int]] = []
     for f in files:
         if f.kind == "jsonl":
-            compressed = f.path.name.lower().endswith((".gz", ".zst", ".zstd"))
-            pieces += _split_compressed_jsonl(f, target_bytes) if compressed else _split_plain_jsonl(f, target_bytes)
+            pieces += _split_compressed_jsonl(f, target_bytes) if f.compressed else _split_plain_jsonl(f, target_bytes)
         elif f.kind == "parquet":
             pieces += _split_parquet(f, target_bytes)
         else:
-            pieces.append((f, f.path.stat().st_size))
+            pieces.append((f, f.size()))
     partitions: list[InputPartition] = []
     group: list[tuple[InputFile, int]] = []
 
@@ -128,7 +120,7 @@ def plan_partitions(files: list[InputFile], target_bytes: int) -> list[InputPart
         if group:
             files_ = tuple(f for f, _ in group)
             partitions.append(InputPartition(len(partitions), files_, sum(n for _, n in group),
-                                             {"files": [_identity(f) for f in files_]}))
+                                             {"files": [f.identity() for f in files_]}))
             group.clear()
 
     for piece, size in pieces:

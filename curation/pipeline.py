@@ -55,6 +55,7 @@ from curation.document import (QUARANTINE_SCHEMA, REMOVED_BASE_FIELDS, SHARD_BAS
 from curation.errors import CurationError
 from curation.io.parquet import FileInfo, RollingParquetWriter, sha256_file
 from curation.io.readers import DocumentReader, QuarantineRecord, resolve_inputs
+from curation.io.storage import default_work_dir, is_url, publish
 from curation.partition import InputPartition, plan_partitions
 from curation.stage import Dropped, MapFn, Stage, build_stage
 from curation.summary import StageStats, format_reasons, format_table, utf8_bytes
@@ -80,10 +81,11 @@ RESULT_FILES = ("manifest.json", "summary.json", "budget.json", "budget.md", "re
 class RunPlan:
     """What a run reads and how it is split; every step takes it (it pickles, for any runner)."""
 
-    output: Path
+    output: Path  # where the steps write (a local or shared folder)
     config: PipelineConfig
     inputs: tuple[str, ...]
     partitions: tuple[InputPartition, ...]
+    publish_to: str | None = None  # an fsspec URL the finished outputs are copied to
 
     @functools.cached_property
     def split(self) -> int:
@@ -118,11 +120,13 @@ class RunPlan:
 
 
 def plan_run(inputs: Sequence[str], output_dir: str | Path, config: PipelineConfig | None = None,
-             fresh: bool = False) -> RunPlan:
+             fresh: bool = False, work_dir: str | Path | None = None) -> RunPlan:
     """Resolve and partition the inputs and prepare ``output_dir``.
 
     An interrupted run into the same folder with the same inputs is resumed (its finished steps are
     kept and skipped); a folder holding anything else is emptied of pipeline outputs first.
+    ``output_dir`` may be an fsspec URL (``s3://bucket/out``): the steps then write to ``work_dir``
+    (default: a folder per URL in the user cache) and the outputs are published at the end.
 
     Raises:
         CurationError: an input that does not exist or has an unknown format (before any write).
@@ -130,8 +134,9 @@ def plan_run(inputs: Sequence[str], output_dir: str | Path, config: PipelineConf
     config = config or PipelineConfig()
     files = resolve_inputs(inputs)
     partitions = tuple(plan_partitions(files, config.input.partition_bytes))
-    out = Path(output_dir)
-    plan = RunPlan(out, config, tuple(str(i) for i in inputs), partitions)
+    publish_to = str(output_dir) if is_url(output_dir) else None
+    out = Path(work_dir) if work_dir is not None else (default_work_dir(publish_to) if publish_to else Path(output_dir))
+    plan = RunPlan(out, config, tuple(str(i) for i in inputs), partitions, publish_to)
     plan.schemas  # noqa: B018 - a column clash or bad stage parameter fails here, before any write
     identity = {"version": PLAN_VERSION, "partitions": [p.key() for p in partitions]}
     out.mkdir(parents=True, exist_ok=True)
@@ -440,6 +445,8 @@ def finalize(plan: RunPlan, early: Sequence[dict[str, Any]], fits: Sequence[dict
     _write_json(out / "summary.json", summary)
     result = RunResult(out, manifest, summary, stats, reasons)
     write_report(result, budget)
+    if plan.publish_to:
+        publish(out, plan.publish_to, skip=INTERMEDIATE)
     if not keep_intermediate:
         for sub in INTERMEDIATE:
             shutil.rmtree(out / sub, ignore_errors=True)
@@ -501,7 +508,7 @@ def _late_task(args: tuple[RunPlan, int, dict[str, Any], list[dict[str, Any]]]) 
 
 def run(inputs: list[str], output_dir: str | Path, config: PipelineConfig | None = None,
         progress: bool | None = None, workers: int = 1, fresh: bool = False,
-        keep_intermediate: bool = False) -> RunResult:
+        keep_intermediate: bool = False, work_dir: str | Path | None = None) -> RunResult:
     """Run the whole pipeline in this process (``workers=1``) or a local process pool.
 
     Args:
@@ -510,13 +517,14 @@ def run(inputs: list[str], output_dir: str | Path, config: PipelineConfig | None
             so it is an argument of the run, not part of the (hashed) config.
         fresh: ignore an interrupted run's finished steps in ``output_dir``.
         keep_intermediate: keep staging/, curated/, work/ and markers/ after success.
+        work_dir: where the steps write when ``output_dir`` is an fsspec URL (see :func:`plan_run`).
     """
     if workers < 1:
         raise CurationError(f"workers must be at least 1, got {workers}")
     started = time.perf_counter()
     if progress is None:
         progress = sys.stderr.isatty()
-    plan = plan_run(inputs, output_dir, config, fresh)
+    plan = plan_run(inputs, output_dir, config, fresh, work_dir)
     if workers == 1 or len(plan.partitions) == 1:
         return execute(plan, map, progress, keep_intermediate, started)
     with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:

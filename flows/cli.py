@@ -27,7 +27,7 @@ def run_flow(args: argparse.Namespace, config: Any, progress: bool) -> str:
         task_runner = runner(args.runner, args.ray_address, args.workers)
         done = curate.with_options(task_runner=task_runner)(
             input=list(args.input), output=args.output, config=config, fresh=args.fresh,
-            keep_intermediate=args.keep_intermediate, progress=progress)
+            keep_intermediate=args.keep_intermediate, work_dir=args.work_dir, progress=progress)
     return done["report"]
 
 

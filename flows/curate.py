@@ -52,8 +52,9 @@ def default_classifier_task(config: PipelineConfig) -> PipelineConfig:
 
 
 @task(name="plan", **TASK)
-def plan_task(inputs: list[str], output: str, config: PipelineConfig, fresh: bool) -> RunPlan:
-    return pipeline.plan_run(inputs, output, config, fresh)
+def plan_task(inputs: list[str], output: str, config: PipelineConfig, fresh: bool, work_dir: str | None
+              ) -> RunPlan:
+    return pipeline.plan_run(inputs, output, config, fresh, work_dir)
 
 
 @task(name="filter-partition", task_run_name="filter-{index}", **TASK)
@@ -118,22 +119,23 @@ def _task_map(progress: bool) -> Callable[[Callable[[Any], Any], Iterable[Any]],
 @flow(name="curate", log_prints=True, persist_result=False,
       task_runner=ProcessPoolTaskRunner(max_workers=os.cpu_count()))
 def curate(input: list[str], output: str, config: PipelineConfig | None = None, fresh: bool = False,
-           keep_intermediate: bool = False, progress: bool = False) -> dict[str, Any]:
+           keep_intermediate: bool = False, work_dir: str | None = None, progress: bool = False) -> dict[str, Any]:
     """Curate ``input`` into ``output``: filter, dedup, redact, train a tokenizer, shard, budget.
 
     Args:
         input: files, folders or globs (JSONL[.gz|.zst], Parquet, .txt/.md folders).
-        output: output folder; an interrupted run there with the same input resumes.
+        output: output folder or fsspec URL; an interrupted run there with the same input resumes.
         config: the pipeline config (the same typed model ``curate run --config`` reads).
         fresh: recompute everything even if an interrupted run left finished steps.
         keep_intermediate: keep staging/, curated/, work/ and markers/ after success.
+        work_dir: where steps write when ``output`` is a URL (shared by all workers; default: user cache).
         progress: progress bars on the terminal (the CLI sets it).
     """
     started = time.perf_counter()
     config = config or PipelineConfig()
     if any(s.name == "quality_classifier" and not s.params.get("model") for s in config.stages):
         config = default_classifier_task(config)
-    plan = plan_task(input, output, config, fresh)
+    plan = plan_task(input, output, config, fresh, work_dir)
     indices = list(range(len(plan.partitions)))
     early = _gather(curate_partition_task.map(unmapped(plan), indices), "filter", progress)
     skips = duplicate_ids_task(plan)

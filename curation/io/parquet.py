@@ -102,7 +102,9 @@ class RollingParquetWriter:
     def _flush(self) -> None:
         if not self._pending:
             return
-        table = pa.concat_tables(self._pending).cast(self.schema)
+        # One chunk per column: Parquet pages (and dictionary fallbacks) follow chunk boundaries, so
+        # without it the bytes would depend on how the caller batched rows, i.e. on the partitioning.
+        table = pa.concat_tables(self._pending).cast(self.schema).combine_chunks()
         if self._writer is None:
             self.directory.mkdir(parents=True, exist_ok=True)
             final = self._final_path(len(self.files))

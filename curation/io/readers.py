@@ -15,10 +15,11 @@ import itertools
 import json
 from collections import Counter
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, BinaryIO
 
+import fsspec
 import pyarrow as pa
 import pyarrow.parquet as pq
 import zstandard
@@ -63,7 +64,8 @@ class InputFile:
     A range is ``[start, stop)`` in ``unit``: ``bytes`` (plain JSONL, aligned to line starts),
     ``lines`` (compressed JSONL, 0-based) or ``row_groups`` (Parquet). ``first_record`` is the
     1-based line (JSONL) or 0-based row (Parquet) of the range's first record, so quarantine
-    entries point at the same place whichever range read them.
+    entries point at the same place whichever range read them. ``url`` is set for files read
+    through fsspec (``s3://``, ``gs://``, ``file://``, ...); ``path`` then only names the file.
     """
 
     path: Path
@@ -72,6 +74,7 @@ class InputFile:
     start: int = 0
     stop: int | None = None
     first_record: int | None = None
+    url: str | None = None
 
     @property
     def kind(self) -> str:
@@ -82,23 +85,101 @@ class InputFile:
             return "parquet"
         return "text"
 
+    @property
+    def display(self) -> str:
+        return self.url or str(self.path)
 
-def _supported(path: Path) -> bool:
-    return path.name.lower().endswith(SUPPORTED_SUFFIXES)
+    @property
+    def compressed(self) -> bool:
+        return self.path.name.lower().endswith((".gz", ".zst", ".zstd"))
+
+    def open_raw(self) -> BinaryIO:
+        """The file's bytes as stored (seekable)."""
+        if self.url is None:
+            return open(self.path, "rb")
+        return fsspec.open(self.url, "rb").open()
+
+    def open(self) -> BinaryIO:
+        """The file's bytes, decompressed by suffix (.gz, .zst)."""
+        name = self.path.name.lower()
+        if name.endswith(".gz"):
+            return gzip.GzipFile(fileobj=self.open_raw(), mode="rb")  # type: ignore[return-value]
+        if name.endswith((".zst", ".zstd")):
+            # The raw zstd reader does not iterate by line; a buffered wrapper does.
+            return io.BufferedReader(zstandard.ZstdDecompressor().stream_reader(self.open_raw(), closefd=True))
+        return self.open_raw()
+
+    def stat(self) -> dict[str, Any]:
+        """Size and a change stamp (mtime, or an object store's ETag): a changed file changes it."""
+        if self.url is None:
+            st = self.path.stat()
+            return {"bytes": st.st_size, "stamp": st.st_mtime_ns}
+        fs, path = fsspec.core.url_to_fs(self.url)
+        info = fs.info(path)
+        stamp = next((info[k] for k in ("mtime", "LastModified", "ETag", "etag", "updated", "md5Hash", "created")
+                      if info.get(k) is not None), None)
+        return {"bytes": int(info["size"]), "stamp": str(stamp)}
+
+    def size(self) -> int:
+        return self.stat()["bytes"]
+
+    def read_bytes(self) -> bytes:
+        with self.open_raw() as fh:
+            return fh.read()
+
+    def identity(self) -> dict[str, Any]:
+        return {"path": self.display, **self.stat(), "unit": self.unit, "start": self.start, "stop": self.stop}
+
+    def ranged(self, unit: str, start: int, stop: int | None, first_record: int | None = None) -> InputFile:
+        return replace(self, unit=unit, start=start, stop=stop, first_record=first_record)
+
+
+def _supported(path: Path | str) -> bool:
+    return str(path).lower().endswith(SUPPORTED_SUFFIXES)
+
+
+def _resolve_url(pattern: str) -> list[InputFile]:
+    """Files behind an fsspec URL: a file, a folder (recursively) or a glob."""
+    fs, path = fsspec.core.url_to_fs(pattern)
+    protocol = pattern.split("://", 1)[0]
+
+    def file(p: str, root: str | None = None) -> InputFile:
+        url = p if "://" in p else f"{protocol}://{p.lstrip('/') if protocol not in ('file', 'local') else p}"
+        return InputFile(Path(p), Path(root) if root else None, url=url)
+
+    if fs.isdir(path):
+        return [file(p, path) for p in sorted(fs.find(path)) if _supported(p)]
+    matches = sorted(fs.glob(path)) if any(c in path for c in "*?[") else ([path] if fs.exists(path) else [])
+    if not matches:
+        raise CurationError(f"input not found: {pattern}")
+    for match in matches:
+        if not _supported(match) and not fs.isdir(match):
+            raise CurationError(f"unsupported input format: {match} (expected one of {', '.join(SUPPORTED_SUFFIXES)})")
+    return [file(m) for m in matches if not fs.isdir(m)]
 
 
 def resolve_inputs(patterns: Iterable[str | Path]) -> list[InputFile]:
     """Expand files, folders (recursively) and glob patterns into a sorted, de-duplicated list.
 
+    Local paths, or any fsspec URL (``s3://bucket/data/*.jsonl.zst``; the protocol's fsspec
+    package must be installed).
+
     Raises:
         CurationError: a path or pattern that matches nothing, or a file of unknown format.
     """
-    found: dict[Path, InputFile] = {}
+    found: dict[str, InputFile] = {}
     for pattern in patterns:
+        if isinstance(pattern, str) and "://" in pattern:
+            try:
+                for f in _resolve_url(pattern):
+                    found.setdefault(f.display, f)
+            except (ImportError, ValueError) as exc:
+                raise CurationError(f"cannot read {pattern}: {exc}") from None
+            continue
         path = Path(pattern)
         if path.is_dir():
             for child in sorted(p for p in path.rglob("*") if p.is_file() and _supported(p)):
-                found.setdefault(child.resolve(), InputFile(child, root=path))
+                found.setdefault(str(child.resolve()), InputFile(child, root=path))
             continue
         matches = [Path(m) for m in sorted(glob.glob(str(pattern), recursive=True))] if not path.exists() else [path]
         if not matches:
@@ -110,18 +191,8 @@ def resolve_inputs(patterns: Iterable[str | Path]) -> list[InputFile]:
                 raise CurationError(
                     f"unsupported input format: {match} (expected one of {', '.join(SUPPORTED_SUFFIXES)})"
                 )
-            found.setdefault(match.resolve(), InputFile(match))
-    return sorted(found.values(), key=lambda f: str(f.path))
-
-
-def _open_binary(path: Path) -> BinaryIO:
-    name = path.name.lower()
-    if name.endswith(".gz"):
-        return gzip.open(path, "rb")  # type: ignore[return-value]
-    if name.endswith((".zst", ".zstd")):
-        # The raw zstd reader does not iterate by line; a buffered wrapper does.
-        return io.BufferedReader(zstandard.ZstdDecompressor().stream_reader(open(path, "rb"), closefd=True))
-    return open(path, "rb")
+            found.setdefault(str(match.resolve()), InputFile(match))
+    return sorted(found.values(), key=lambda f: f.display)
 
 
 def _preview(raw: bytes | str) -> str:
@@ -160,7 +231,7 @@ class DocumentReader:
         readers = {"jsonl": self._jsonl_records, "parquet": self._parquet_records, "text": self._text_records}
         docs: list[Document] = []
         quarantined: list[QuarantineRecord] = []
-        name = str(source.path)
+        name = source.display
         try:
             for item in readers[source.kind](source):
                 if isinstance(item, QuarantineRecord):
@@ -181,8 +252,8 @@ class DocumentReader:
     # Each record source yields Documents and QuarantineRecords in input order.
 
     def _jsonl_records(self, source: InputFile) -> Iterator[Document | QuarantineRecord]:
-        name = str(source.path)
-        with _open_binary(source.path) as fh:
+        name = source.display
+        with source.open() as fh:
             lines: Iterable[bytes] = fh
             first = 1
             if source.unit == "bytes":
@@ -210,9 +281,9 @@ class DocumentReader:
                 yield self._document(record, name, line_no, len(raw), source)
 
     def _parquet_records(self, source: InputFile) -> Iterator[Document | QuarantineRecord]:
-        name = str(source.path)
+        name = source.display
         cfg = self.config
-        parquet = pq.ParquetFile(source.path)
+        parquet = pq.ParquetFile(source.path if source.url is None else source.open_raw())
         columns = set(parquet.schema_arrow.names)
         if cfg.text_field not in columns:
             yield self._bad(name, None, None, "missing_text_column",
@@ -249,16 +320,16 @@ class DocumentReader:
 
     def _text_records(self, source: InputFile) -> Iterator[Document | QuarantineRecord]:
         path = source.path
-        name = str(path)
+        name = source.display
         doc_id = path.relative_to(source.root).as_posix() if source.root else path.name
-        size = path.stat().st_size
+        size = source.size()
         if size > self.config.max_document_bytes:
-            with open(path, "rb") as fh:
+            with source.open_raw() as fh:
                 head = fh.read(PREVIEW_CHARS)
             yield self._bad(name, None, doc_id, "too_large",
                             f"{size} bytes > max_document_bytes {self.config.max_document_bytes}", head, size)
             return
-        raw = path.read_bytes()
+        raw = source.read_bytes()
         try:
             text = raw.decode("utf-8")
         except UnicodeDecodeError as exc:
