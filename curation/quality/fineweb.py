@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from curation.quality.rules import RuleCheck, RuleFilter, enabled
-from curation.quality.stats import TERMINAL_PUNCTUATION, TextView
+from curation.quality.stats import TERMINAL_PUNCTUATION
 
 
 class FineWebQuality(RuleFilter):
@@ -32,21 +32,14 @@ class FineWebQuality(RuleFilter):
         return fineweb_rules(self)
 
 
-def _punct_ratio(v: TextView) -> float:
-    return sum(1 for s in v.lines if s.endswith(TERMINAL_PUNCTUATION)) / len(v.lines) if v.lines else 0.0
-
-
-def _short_ratio(v: TextView, chars: int) -> float:
-    return sum(1 for s in v.lines if len(s) <= chars) / len(v.lines) if v.lines else 0.0
-
-
 def fineweb_rules(t: FineWebQuality) -> list[tuple[str, RuleCheck]]:
     return enabled(
-        ("fineweb_line_punct", t.min_line_punct_ratio, lambda v: _punct_ratio(v) <= t.min_line_punct_ratio),
+        ("fineweb_line_punct", t.min_line_punct_ratio,
+         lambda v: v.line_share(ending=TERMINAL_PUNCTUATION) <= t.min_line_punct_ratio),
         ("fineweb_short_lines", t.max_short_line_ratio,
-         lambda v: _short_ratio(v, t.short_line_chars) >= t.max_short_line_ratio),
+         lambda v: v.line_share(max_chars=t.short_line_chars) >= t.max_short_line_ratio),
         ("fineweb_dup_line_chars", t.max_dup_line_chars,
-         lambda v: TextView.duplicate_fractions(v.lines)[1] >= t.max_dup_line_chars),
+         lambda v: v.line_duplicates[1] >= t.max_dup_line_chars),
         ("fineweb_newlines", t.max_newline_per_word,
-         lambda v: v.text.count("\n") / max(len(v.words), 1) > t.max_newline_per_word),
+         lambda v: v.text.count("\n") / max(v.word_count, 1) > t.max_newline_per_word),
     )

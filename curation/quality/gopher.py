@@ -43,29 +43,25 @@ class GopherQuality(RuleFilter):
 
 
 def _mean_word_length(v: TextView) -> float:
-    return v.word_chars / len(v.words) if v.words else 0.0
+    return v.word_chars / v.word_count if v.word_count else 0.0
 
 
 def _symbol_ratio(v: TextView) -> float:
     symbols = v.text.count("#") + sum(v.text.count(e) for e in ELLIPSES)
-    return symbols / len(v.words) if v.words else 0.0
-
-
-def _line_fraction(v: TextView, test) -> float:
-    return sum(1 for line in v.lines if test(line)) / len(v.lines) if v.lines else 0.0
+    return symbols / v.word_count if v.word_count else 0.0
 
 
 def gopher_quality_rules(t: GopherQuality) -> list[tuple[str, RuleCheck]]:
     return enabled(
-        ("gopher_too_few_words", t.min_words, lambda v: len(v.words) < t.min_words),
-        ("gopher_too_many_words", t.max_words, lambda v: len(v.words) > t.max_words),
+        ("gopher_too_few_words", t.min_words, lambda v: v.word_count < t.min_words),
+        ("gopher_too_many_words", t.max_words, lambda v: v.word_count > t.max_words),
         ("gopher_short_mean_word", t.min_mean_word_length, lambda v: _mean_word_length(v) < t.min_mean_word_length),
         ("gopher_long_mean_word", t.max_mean_word_length, lambda v: _mean_word_length(v) > t.max_mean_word_length),
         ("gopher_symbol_ratio", t.max_symbol_word_ratio, lambda v: _symbol_ratio(v) > t.max_symbol_word_ratio),
         ("gopher_bullet_lines", t.max_bullet_lines_ratio,
-         lambda v: _line_fraction(v, lambda s: s.startswith(BULLETS)) > t.max_bullet_lines_ratio),
+         lambda v: v.line_share(starting=BULLETS) > t.max_bullet_lines_ratio),
         ("gopher_ellipsis_lines", t.max_ellipsis_lines_ratio,
-         lambda v: _line_fraction(v, lambda s: s.endswith(ELLIPSES)) > t.max_ellipsis_lines_ratio),
+         lambda v: v.line_share(ending=ELLIPSES) > t.max_ellipsis_lines_ratio),
         ("gopher_alpha_words", t.min_alpha_words_ratio, lambda v: v.alpha_word_fraction() < t.min_alpha_words_ratio),
         ("gopher_stop_words", t.min_stop_words, lambda v: v.stop_word_count() < t.min_stop_words),
     )
@@ -101,13 +97,12 @@ class GopherRepetition(RuleFilter):
 
 
 def gopher_repetition_rules(t: GopherRepetition) -> list[tuple[str, RuleCheck]]:
-    lines = lambda v: TextView.duplicate_fractions(v.lines)  # noqa: E731
-    paras = lambda v: TextView.duplicate_fractions(v.paragraphs)  # noqa: E731
     rules = enabled(
-        ("gopher_dup_lines", t.max_dup_line_ratio, lambda v: lines(v)[0] > t.max_dup_line_ratio),
-        ("gopher_dup_line_chars", t.max_dup_line_chars, lambda v: lines(v)[1] > t.max_dup_line_chars),
-        ("gopher_dup_paragraphs", t.max_dup_para_ratio, lambda v: paras(v)[0] > t.max_dup_para_ratio),
-        ("gopher_dup_paragraph_chars", t.max_dup_para_chars, lambda v: paras(v)[1] > t.max_dup_para_chars),
+        ("gopher_dup_lines", t.max_dup_line_ratio, lambda v: v.line_duplicates[0] > t.max_dup_line_ratio),
+        ("gopher_dup_line_chars", t.max_dup_line_chars, lambda v: v.line_duplicates[1] > t.max_dup_line_chars),
+        ("gopher_dup_paragraphs", t.max_dup_para_ratio, lambda v: v.paragraph_duplicates[0] > t.max_dup_para_ratio),
+        ("gopher_dup_paragraph_chars", t.max_dup_para_chars,
+         lambda v: v.paragraph_duplicates[1] > t.max_dup_para_chars),
     )
     for n, limit in sorted(t.top_ngram.items()):
         if limit is not None:

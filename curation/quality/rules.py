@@ -11,7 +11,7 @@ from collections import Counter
 from collections.abc import Callable
 
 from curation.document import Document
-from curation.quality.stats import TextView
+from curation.quality.stats import TextView, text_views
 from curation.stage import Dropped, Stage, StageResult
 
 RuleCheck = Callable[[TextView], bool]
@@ -21,7 +21,8 @@ class RuleFilter(Stage):
     """Base class: subclasses store thresholds and list ``(reason, fires)`` pairs in :meth:`rules`.
 
     Rules are rebuilt per batch from the thresholds instead of stored, so the stage pickles
-    cleanly for worker processes.
+    cleanly for worker processes. Their statistics are computed for the whole batch at once
+    (:class:`~curation.quality.stats.TextBatch`) the first time a rule asks for them.
     """
 
     def rules(self) -> list[tuple[str, RuleCheck]]:
@@ -32,8 +33,7 @@ class RuleFilter(Stage):
         kept: list[Document] = []
         dropped: list[Dropped] = []
         counters: Counter[str] = Counter()
-        for doc in batch:
-            view = TextView(doc.text)
+        for doc, view in zip(batch, text_views([d.text for d in batch])):
             fired = [reason for reason, fires in rules if fires(view)]
             counters.update(f"would_fire/{reason}" for reason in fired)
             if fired:

@@ -1,143 +1,378 @@
-"""Per-document text statistics, computed lazily and at most once per document.
+"""Text statistics for the rule filters, computed for a whole batch of documents at once.
 
 Words are whitespace-separated tokens (``str.split``, as Gopher counts them): the peers spend most
-of their time in a spaCy word splitter here (ANCHORS.md). Repetition statistics work on integer
-word ids with numpy instead of building one Python string per n-gram.
+of their time in a spaCy word splitter here (ANCHORS.md). A :class:`TextBatch` splits all its texts
+into words, lines and paragraphs with a few Arrow kernels, gives each distinct word one integer id,
+and computes every statistic for all its documents with numpy: done per document, the fixed cost of
+the Python and numpy calls exceeded the work on the bench corpus's mostly short documents.
+:class:`TextView` is one document's window onto its batch; the rules only ever see views.
+
+Arrow's string kernels agree exactly with Python's ``str.split()``, ``str.strip()`` and ``len()``
+here, and the tests check it for every code point; statistics are compared with a plain
+per-document Python computation on every document of ``sample_data``.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Iterator
 from functools import cached_property
+from typing import Any
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 
 # Gopher's stop words (Rae et al. 2021, A.1.1): a document needs at least two of them.
 GOPHER_STOP_WORDS = frozenset({"the", "be", "to", "of", "and", "that", "have", "with"})
 BULLETS = ("•", "‣", "◦", "⁃", "∙", "- ", "* ", "– ")
 ELLIPSES = ("...", "…")
 TERMINAL_PUNCTUATION = (".", "!", "?", '"', "”", "'", "’")
-_PARAGRAPH_SPLIT = re.compile(r"\n\s*\n")
+# The characters str.isspace() accepts: what str.split(), str.strip() and Python's regex \s use.
+WHITESPACE = "\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007" \
+             "\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000"
+# Paragraphs are separated by r"\n\s*\n" (Python); RE2's \s is ASCII-only, so the class is spelled out.
+PARAGRAPH_BREAK = r"\n[" + "".join(f"\\x{{{ord(c):x}}}" for c in WHITESPACE) + r"]*\n"
+_STOP_WORDS = pa.array(sorted(GOPHER_STOP_WORDS))
 _HAS_ALPHA = re.compile(r"[^\W\d_]")
+_SURROGATE = re.compile("[\ud800-\udfff]")
 # Odd 64-bit multipliers for combining word ids into n-gram keys (splitmix64 / golden ratio).
 _MIX = np.uint64(0x9E3779B97F4A7C15)
 _MUL = np.uint64(0xBF58476D1CE4E5B9)
+# Characters per TextBatch, whatever the stage's batch size (a longer document is a batch of its own):
+# bounds the per-word arrays, ~250 bytes per word at the peak (122 MB measured for 3.9 M characters,
+# 486 k words of the bench corpus), and was the fastest size there (1 M: +2 %, 4 M: +10 %).
+CHUNK_CHARS = 2_000_000
 
 
-class TextView:
-    """Lazily computed statistics of one text. Every property is computed on first use only."""
+def text_views(texts: list[str], chunk_chars: int = CHUNK_CHARS) -> Iterator[TextView]:
+    """One view per text, in order, from batches of at most ``chunk_chars`` characters."""
+    start = size = 0
+    for i, text in enumerate(texts):
+        if size and size + len(text) > chunk_chars:
+            yield from TextBatch(texts[start:i]).views()
+            start, size = i, 0
+        size += len(text)
+    if start < len(texts):
+        yield from TextBatch(texts[start:]).views()
 
-    def __init__(self, text: str):
-        self.text = text
+
+def _segment_sums(values: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+    """Sum of ``values[offsets[d]:offsets[d + 1]]`` for every d: exact for integers, 0 when empty."""
+    cumulative = np.zeros(len(values) + 1, np.int64)
+    np.cumsum(values, out=cumulative[1:])
+    return cumulative[offsets[1:]] - cumulative[offsets[:-1]]
+
+
+def _ratio(numerators: np.ndarray, denominators: np.ndarray) -> np.ndarray:
+    """Integer / integer as float64, the same value as Python's ``a / b``; 0.0 where b is 0."""
+    out = np.zeros(len(numerators), np.float64)
+    np.divide(numerators, denominators, out=out, where=denominators > 0)
+    return out
+
+
+def _group_starts(*sorted_columns: np.ndarray) -> np.ndarray:
+    """Indices where a run of equal rows begins in sorted columns, plus the total length at the end."""
+    size = len(sorted_columns[0])
+    new = np.ones(size + 1, bool)
+    if size:
+        new[1:-1] = sorted_columns[0][1:] != sorted_columns[0][:-1]
+        for column in sorted_columns[1:]:
+            new[1:-1] |= column[1:] != column[:-1]
+    return np.flatnonzero(new)
+
+
+def _repeated_runs(columns: list[np.ndarray], starts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For sorted columns: the ``starts`` that belong to runs of two or more equal rows, and run sizes."""
+    bounds = _group_starts(*columns)
+    sizes = np.diff(bounds)
+    repeated = sizes > 1
+    return starts[np.repeat(repeated, sizes)], sizes[repeated]
+
+
+class _Pieces:
+    """The stripped, non-empty pieces (lines or paragraphs) of a batch's texts, in document order."""
+
+    def __init__(self, split: pa.ListArray, n_docs: int):
+        flat = pc.utf8_trim_whitespace(split.flatten())
+        nonempty = pc.greater(pc.binary_length(flat), 0)
+        self.items = flat.filter(nonempty)
+        self.docs = pc.list_parent_indices(split).filter(nonempty).to_numpy()
+        self.counts = np.bincount(self.docs, minlength=n_docs)
+        self.offsets = np.concatenate(([0], np.cumsum(self.counts)))
+
+    def share(self, mask: pa.BooleanArray | np.ndarray) -> np.ndarray:
+        """Per document: pieces where ``mask`` holds / pieces."""
+        return _ratio(_segment_sums(np.asarray(mask, bool), self.offsets), self.counts)
 
     @cached_property
-    def words(self) -> list[str]:
-        return self.text.split()
+    def lengths(self) -> np.ndarray:
+        return pc.utf8_length(self.items).to_numpy()
 
     @cached_property
-    def _vocabulary(self) -> dict[str, int]:
-        """Distinct words in order of first appearance -> their id."""
-        return {w: i for i, w in enumerate(dict.fromkeys(self.words))}
+    def duplicates(self) -> tuple[np.ndarray, np.ndarray]:
+        """Per document: (repeated pieces / pieces, their characters / all characters), where a repeat
+        is any occurrence after the first of an identical piece in the same document."""
+        ids = pc.dictionary_encode(self.items).indices.to_numpy().astype(np.int64)
+        _, first = np.unique(self.docs * (int(ids.max(initial=0)) + 1) + ids, return_index=True)
+        repeat = np.ones(len(ids), bool)
+        repeat[first] = False
+        chars = _segment_sums(self.lengths, self.offsets)
+        return (_ratio(_segment_sums(repeat, self.offsets), self.counts),
+                _ratio(_segment_sums(np.where(repeat, self.lengths, 0), self.offsets), chars))
+
+
+class TextBatch:
+    """Statistics of a list of texts; each is computed for all of them on first use, then kept."""
+
+    def __init__(self, texts: list[str]):
+        self.texts = texts
+        self._memo: dict[Any, Any] = {}
+        self._repeated: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+
+    def views(self) -> list[TextView]:
+        return [TextView(text, self, i) for i, text in enumerate(self.texts)]
+
+    def _cached(self, key: Any, compute: Callable[[], Any]) -> Any:
+        if key not in self._memo:
+            self._memo[key] = compute()
+        return self._memo[key]
 
     @cached_property
-    def word_ids(self) -> np.ndarray:
-        """Exact per-document word ids (no hash collisions; deterministic)."""
-        return np.fromiter(map(self._vocabulary.__getitem__, self.words), np.intp, len(self.words))
+    def _array(self) -> pa.Array:
+        try:
+            return pa.array(self.texts, pa.large_string())
+        except UnicodeEncodeError:
+            # A lone surrogate (the readers quarantine them as invalid_utf8): Arrow needs valid UTF-8,
+            # so it counts as U+FFFD here, like it one character, not a letter, space or punctuation.
+            return pa.array([_SURROGATE.sub("\ufffd", t) for t in self.texts], pa.large_string())
 
-    # Per-word properties are computed once per distinct word and gathered through the ids:
-    # documents repeat words, so this does far less Python work than a loop over every word.
+    # --- words ---
 
-    def _per_distinct(self, fn, dtype) -> np.ndarray:
-        vocab = self._vocabulary
-        return np.fromiter(map(fn, vocab), dtype, len(vocab))[self.word_ids]
+    @cached_property
+    def _words(self) -> tuple[np.ndarray, np.ndarray, pa.Array]:
+        """(id of each word of the batch, its document, the distinct words in order of first use)."""
+        split = pc.utf8_split_whitespace(self._array)
+        # str.split() drops the empty strings Arrow keeps where a text starts or ends with whitespace.
+        flat = split.flatten()
+        nonempty = pc.greater(pc.binary_length(flat), 0)
+        encoded = pc.dictionary_encode(flat.filter(nonempty))
+        return (encoded.indices.to_numpy().astype(np.int64),
+                pc.list_parent_indices(split).filter(nonempty).to_numpy(), encoded.dictionary)
+
+    @cached_property
+    def word_offsets(self) -> np.ndarray:
+        """Document d's words are ``[word_offsets[d], word_offsets[d + 1])`` of the batch."""
+        return np.concatenate(([0], np.cumsum(np.bincount(self._words[1], minlength=len(self.texts)))))
+
+    @cached_property
+    def word_counts(self) -> np.ndarray:
+        return np.diff(self.word_offsets)
+
+    def _count_words(self, distinct_flags: np.ndarray) -> np.ndarray:
+        """Per document: how many of its words have the flag (one flag per distinct word)."""
+        return _segment_sums(distinct_flags[self._words[0]], self.word_offsets)
 
     @cached_property
     def word_lengths(self) -> np.ndarray:
-        return self._per_distinct(len, np.int64)
+        return pc.utf8_length(self._words[2]).to_numpy()[self._words[0]]
 
     @cached_property
-    def word_chars(self) -> int:
-        return int(self.word_lengths.sum())
+    def _cumulative_lengths(self) -> np.ndarray:
+        """Characters of the batch's words before word i: an n-gram's characters in one subtraction."""
+        return np.concatenate(([0], np.cumsum(self.word_lengths)))
 
     @cached_property
-    def lines(self) -> list[str]:
-        """Non-empty lines, stripped."""
-        return [s for line in self.text.split("\n") if (s := line.strip())]
+    def word_chars(self) -> np.ndarray:
+        """Non-space characters of each document's words."""
+        return np.diff(self._cumulative_lengths[self.word_offsets])
 
     @cached_property
-    def paragraphs(self) -> list[str]:
-        return [s for p in _PARAGRAPH_SPLIT.split(self.text) if (s := p.strip())]
+    def alpha_word_counts(self) -> np.ndarray:
+        """Per document: words with a letter (Python's ``[^\\W\\d_]``)."""
+        distinct = self._words[2]
+        # An ASCII letter decides it; so does being ASCII without one. The other words go to Python.
+        has_letter = pc.match_substring_regex(distinct, "[A-Za-z]").to_numpy(zero_copy_only=False)
+        undecided = np.flatnonzero(~has_letter & ~pc.string_is_ascii(distinct).to_numpy(zero_copy_only=False))
+        has_letter[undecided] = [_HAS_ALPHA.search(w) is not None for w in distinct.take(undecided).to_pylist()]
+        return self._count_words(has_letter)
 
-    def alpha_word_fraction(self) -> float:
-        if not self.words:
-            return 0.0
-        has_letter = self._per_distinct(lambda w: _HAS_ALPHA.search(w) is not None, bool)
-        return np.count_nonzero(has_letter) / len(self.words)
+    @cached_property
+    def stop_word_counts(self) -> np.ndarray:
+        # Exact: only ASCII words lower() to an ASCII stop word (the one other character lowering to
+        # ASCII is the Kelvin sign, to "k"; tested), and ascii_lower leaves other bytes as they are.
+        stop = pc.is_in(pc.ascii_lower(self._words[2]), value_set=_STOP_WORDS)
+        return self._count_words(stop.to_numpy(zero_copy_only=False))
 
-    def stop_word_count(self) -> int:
-        return int(np.count_nonzero(self._per_distinct(lambda w: w.lower() in GOPHER_STOP_WORDS, bool)))
+    # --- word n-grams ---
 
-    def ngram_keys(self, n: int) -> np.ndarray:
-        """One uint64 key per word n-gram (equal n-grams, equal keys; distinct ones collide ~2^-64)."""
-        ids = self.word_ids.astype(np.uint64) * _MIX + np.uint64(1)
-        count = len(ids) - n + 1
-        if count <= 0:
-            return np.zeros(0, np.uint64)
-        keys = ids[:count].copy()
+    @cached_property
+    def _word_keys(self) -> np.ndarray:
+        """One uint64 per word, distinct for distinct (document, word) pairs: n-gram keys of different
+        documents differ as those of different n-grams do."""
+        ids, docs, distinct = self._words
+        return (docs * max(len(distinct), 1) + ids).astype(np.uint64) * _MIX + np.uint64(1)
+
+    @cached_property
+    def _words_left(self) -> np.ndarray:
+        """Words from word i to the end of its document, i included: an n-gram fits if >= n."""
+        return self.word_offsets[self._words[1] + 1] - np.arange(len(self._words[1]))
+
+    def _ngram_keys(self, starts: np.ndarray, n: int) -> np.ndarray:
+        x = self._word_keys
+        keys = x[starts]
         for k in range(1, n):
-            keys = keys * _MUL + ids[k:k + count]
+            keys *= _MUL
+            keys += x[starts + k]
         return keys
 
-    def top_ngram_char_fraction(self, n: int) -> float:
-        """Characters covered by the most frequent word n-gram (every occurrence) / word characters.
+    def repeated_ngrams(self, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Every occurrence of a word n-gram that occurs more than once in its document: its start (word
+        index in the batch), its n-gram's count, and where that n-gram first occurs. Grouped by n-gram.
+
+        Equal n-grams get equal uint64 keys; distinct ones collide with probability ~2^-64 per pair.
+        """
+        if n not in self._repeated:
+            self._repeated[n] = self._find_repeated_ngrams(n)
+        return self._repeated[n]
+
+    def _find_repeated_ngrams(self, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        ids, docs, _ = self._words
+        known = [m for m in self._repeated if m < n]
+        if known:
+            # An n-gram repeats only if each of the n - m + 1 m-grams inside it does: on real text that
+            # leaves a fraction of the starts to sort for the larger n.
+            m = max(known)
+            repeated = np.zeros(len(ids) + 1, np.int64)
+            repeated[self._repeated[m][0] + 1] = 1
+            np.cumsum(repeated, out=repeated)
+            window = n - m + 1
+            starts = np.flatnonzero(repeated[window:] - repeated[:-window] == window)
+            starts = starts[self._words_left[starts] >= n]
+        else:
+            starts = np.flatnonzero(self._words_left >= n)
+        keys = self._ngram_keys(starts, n)
+        order = np.argsort(keys)
+        keys, starts = keys[order], starts[order]
+        starts, sizes = _repeated_runs([keys], starts)
+        start_docs = docs[starts]
+        bounds = np.zeros(len(starts), bool)
+        bounds[np.cumsum(sizes)[:-1]] = True
+        if np.any((start_docs[1:] != start_docs[:-1]) & ~bounds[1:]):
+            # Keys of two documents collided (~2^-64 per pair): regroup by key and document.
+            keys = self._ngram_keys(starts, n)
+            order = np.lexsort((keys, start_docs))
+            starts, sizes = _repeated_runs([start_docs[order], keys[order]], starts[order])
+        firsts = np.minimum.reduceat(starts, np.cumsum(sizes) - sizes) if len(sizes) else sizes
+        return starts, np.repeat(sizes, sizes), np.repeat(firsts, sizes)
+
+    def top_ngram_char_fractions(self, n: int) -> np.ndarray:
+        """Per document: characters covered by its most frequent word n-gram (every occurrence) / its
+        word characters; 0.0 when no n-gram occurs twice.
 
         Gopher's "fraction of characters in the most common n-gram"; characters are non-space
-        characters of words, so indentation and line breaks do not dilute it.
+        characters of words, so indentation and line breaks do not dilute it. Ties go to the n-gram
+        seen first, as Counter.most_common does in DataTrove's version.
         """
-        keys = self.ngram_keys(n)
-        if len(keys) == 0 or self.word_chars == 0:
-            return 0.0
-        ordered = np.sort(keys)
-        starts = np.flatnonzero(np.concatenate(([True], ordered[1:] != ordered[:-1])))
-        counts = np.diff(np.append(starts, len(ordered)))
-        top = counts.max()
-        if top < 2:
-            return 0.0
-        # Ties go to the n-gram seen first, as Counter.most_common does in DataTrove's version.
-        start = int(np.flatnonzero(np.isin(keys, ordered[starts[counts == top]]))[0])
-        return float(self.word_lengths[start:start + n].sum() * top) / self.word_chars
+        def compute() -> np.ndarray:
+            starts, counts, firsts = self.repeated_ngrams(n)
+            scale = len(self._words[0]) + 1
+            # Most occurrences first, then the earliest first occurrence: one integer to maximise.
+            best = np.full(len(self.texts), -1, np.int64)
+            np.maximum.at(best, self._words[1][starts], counts * scale + (scale - 1 - firsts))
+            found = np.flatnonzero(best >= 0)
+            count, first = best[found] // scale, scale - 1 - best[found] % scale
+            covered = np.zeros(len(self.texts), np.int64)
+            covered[found] = (self._cumulative_lengths[first + n] - self._cumulative_lengths[first]) * count
+            return _ratio(covered, self.word_chars)
+        return self._cached(("top", n), compute)
 
-    def duplicate_ngram_char_fraction(self, n: int) -> float:
-        """Characters in word n-grams that occur more than once / word characters.
+    def duplicate_ngram_char_fractions(self, n: int) -> np.ndarray:
+        """Per document: characters in word n-grams that occur more than once / word characters.
 
         Gopher's definition (Rae et al. 2021, A.1.1): every occurrence counts, and a character
         covered by several overlapping duplicate n-grams counts once.
         """
-        keys = self.ngram_keys(n)
-        if len(keys) == 0 or self.word_chars == 0:
-            return 0.0
-        _, inverse, counts = np.unique(keys, return_inverse=True, return_counts=True)
-        starts = np.flatnonzero(counts[inverse] > 1)
-        if len(starts) == 0:
-            return 0.0
-        edges = np.zeros(len(self.words) + 1, np.int64)
-        edges[starts] += 1
-        edges[starts + n] -= 1
-        covered = np.cumsum(edges[:-1]) > 0
-        return float(self.word_lengths[covered].sum()) / self.word_chars
+        def compute() -> np.ndarray:
+            starts = self.repeated_ngrams(n)[0]
+            edges = np.zeros(len(self._words[0]) + 1, np.int64)
+            edges[starts] += 1  # starts are distinct, so fancy-index updates count each once
+            edges[starts + n] -= 1
+            covered = np.cumsum(edges[:-1]) > 0
+            return _ratio(_segment_sums(np.where(covered, self.word_lengths, 0), self.word_offsets), self.word_chars)
+        return self._cached(("duplicate", n), compute)
 
-    @staticmethod
-    def duplicate_fractions(items: list[str]) -> tuple[float, float]:
-        """(repeated items / items, characters in repeated items / characters): repeats after the first."""
-        if not items:
-            return 0.0, 0.0
-        seen: set[str] = set()
-        dup_count = dup_chars = total_chars = 0
-        for item in items:
-            total_chars += len(item)
-            if item in seen:
-                dup_count += 1
-                dup_chars += len(item)
-            else:
-                seen.add(item)
-        return dup_count / len(items), (dup_chars / total_chars if total_chars else 0.0)
+    # --- lines and paragraphs ---
+
+    @cached_property
+    def lines(self) -> _Pieces:
+        """Non-empty lines, stripped."""
+        return _Pieces(pc.split_pattern(self._array, "\n"), len(self.texts))
+
+    @cached_property
+    def paragraphs(self) -> _Pieces:
+        return _Pieces(pc.split_pattern_regex(self._array, PARAGRAPH_BREAK), len(self.texts))
+
+    def line_share(self, starting: tuple[str, ...] = (), ending: tuple[str, ...] = (),
+                   max_chars: int | None = None) -> np.ndarray:
+        """Per document: the share of lines that start with one of ``starting``, end with one of
+        ``ending``, or are at most ``max_chars`` long."""
+        def compute() -> np.ndarray:
+            items = self.lines.items
+            mask = np.zeros(len(items), bool)
+            for prefix in starting:
+                mask |= pc.starts_with(items, prefix).to_numpy(zero_copy_only=False)
+            for suffix in ending:
+                mask |= pc.ends_with(items, suffix).to_numpy(zero_copy_only=False)
+            if max_chars is not None:
+                mask |= self.lines.lengths <= max_chars
+            return self.lines.share(mask)
+        return self._cached(("line_share", starting, ending, max_chars), compute)
+
+
+class TextView:
+    """One document of a :class:`TextBatch`. ``TextView(text)`` alone is a batch of one."""
+
+    def __init__(self, text: str, batch: TextBatch | None = None, index: int = 0):
+        self.text = text
+        self.batch = TextBatch([text]) if batch is None else batch
+        self.index = index
+
+    @cached_property
+    def word_count(self) -> int:
+        return int(self.batch.word_counts[self.index])
+
+    @cached_property
+    def word_chars(self) -> int:
+        return int(self.batch.word_chars[self.index])
+
+    @cached_property
+    def line_count(self) -> int:
+        return int(self.batch.lines.counts[self.index])
+
+    @cached_property
+    def line_duplicates(self) -> tuple[float, float]:
+        """(repeated lines / lines, characters in repeated lines / characters in lines)."""
+        count, chars = self.batch.lines.duplicates
+        return float(count[self.index]), float(chars[self.index])
+
+    @cached_property
+    def paragraph_duplicates(self) -> tuple[float, float]:
+        count, chars = self.batch.paragraphs.duplicates
+        return float(count[self.index]), float(chars[self.index])
+
+    def line_share(self, starting: tuple[str, ...] = (), ending: tuple[str, ...] = (),
+                   max_chars: int | None = None) -> float:
+        return float(self.batch.line_share(starting, ending, max_chars)[self.index])
+
+    def alpha_word_fraction(self) -> float:
+        return int(self.batch.alpha_word_counts[self.index]) / self.word_count if self.word_count else 0.0
+
+    def stop_word_count(self) -> int:
+        return int(self.batch.stop_word_counts[self.index])
+
+    def top_ngram_char_fraction(self, n: int) -> float:
+        return float(self.batch.top_ngram_char_fractions(n)[self.index])
+
+    def duplicate_ngram_char_fraction(self, n: int) -> float:
+        return float(self.batch.duplicate_ngram_char_fractions(n)[self.index])
