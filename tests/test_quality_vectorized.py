@@ -236,3 +236,13 @@ def test_only_ascii_words_lower_to_ascii_stop_words():
 
 def test_arrow_string_lengths_are_python_lengths():
     assert pc.utf8_length(pa.array(ALL_CHARS)).to_pylist() == [1] * len(ALL_CHARS)
+
+
+def test_classifier_preprocessing_collapses_whitespace_as_the_regex_did():
+    from curation.quality.classifier import preprocess
+
+    rng = random.Random(1)
+    alphabet = list(WHITESPACE) + list("aBcÉİß\u212a_.")
+    for _ in range(20_000):
+        text = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 30)))
+        assert preprocess(text, 25) == re.sub(r"\s+", " ", text[:25].lower()).strip()
