@@ -7,14 +7,16 @@ Every contender reads the same 26,561 documents (bench/data/corpus.jsonl; DataTr
 split corpus-0000*.jsonl, the same lines) and uses 2 processes. Contenders, alternated round by
 round (ours, DataTrove, ours, ...; best of the rounds each ran):
 
-  ours_filter      the `default` preset's stages (length -> heuristics -> language (CLD2) ->
-                   quality_classifier (fastText) -> quality_threshold) run exactly as `curate run`'s
-                   pass 1 runs them: our JSONL reader in this process, batches of 1,000 sent to a
-                   2-process spawn pool built with the runner's own initializer and chain function
-                   (curation.pipeline._init_worker / _chain_in_worker), at most 2 batches per worker
-                   in flight. Timed from before the pool starts (worker start-up, imports and model
-                   loads included) until the last batch is back. No output is written.
-  ours_run         the whole `curate run` (pipeline.run(..., workers=2)) with the same preset and a
+  ours_filter      the quality part of the `default` preset (heuristics -> language (CLD2) ->
+                   quality_classifier (fastText) -> quality_threshold; the preset's corpus-level
+                   dedup and its pii stage are left out) run as `curate run` runs its per-partition
+                   step (pipeline.curate_partition) without the writers: the input split into
+                   partitions as curate run plans them (input.partition_bytes, 8 MiB), a 2-process
+                   spawn pool whose workers build the stages once, then each read their partitions
+                   with our JSONL reader and run the stages batch by batch (pipeline.run_chain).
+                   Timed from planning the partitions (worker start-up, imports and model loads
+                   included) until the last partition is back. No output is written.
+  ours_run         the whole `curate run` (pipeline.run(..., workers=2)) with the same stages and a
                    given tokenizer (bench/data/bench-tokenizer.json): reading, the filter pass,
                    staging, token counting, zstd shards, removed/ and manifest. Nothing subtracted.
   ours_same_rules  for reference: our implementations of DataTrove's three rule sets
@@ -34,6 +36,7 @@ Results: bench/results/quality_speed.json (ignored by git).
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import multiprocessing
 import os
@@ -42,7 +45,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections import deque
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -59,6 +61,8 @@ RESULTS = HERE / "results" / "quality_speed.json"
 WORKERS = 2
 GOAL = 20.0
 
+# The quality filtering part of the default preset: what issue 3's goal measures.
+QUALITY_STAGES = ("length", "heuristics", "language", "quality_classifier", "quality_threshold")
 # Our versions of the three rule sets DataTrove runs, with the same switch on C4 (see module docstring).
 SAME_RULES = [{"name": "gopher_repetition"}, {"name": "gopher_quality"},
               {"name": "c4", "params": {"terminal_punctuation": False}}]
@@ -85,6 +89,7 @@ def make_config(stages: list[dict[str, Any]] | None, model: str):
     if stages is not None:
         data["stages"] = stages
     config = PipelineConfig.model_validate(data)
+    config.stages = [spec for spec in config.stages if stages is not None or spec.name in QUALITY_STAGES]
     for spec in config.stages:
         if spec.name == "quality_classifier":
             spec.params["model"] = model
@@ -121,53 +126,71 @@ def stage_report(stats) -> list[dict[str, Any]]:
     return rows
 
 
-def time_filter_pass(corpus: Path, config) -> dict[str, Any]:
-    """`curate run`'s pass 1 without its writers: our reader -> 2-process pool running the chain."""
-    from curation.io.readers import DocumentReader, resolve_inputs
-    from curation.pipeline import _chain_in_worker, _init_worker
+_worker_stages: list = []
+
+
+def _init_worker(specs: list[tuple[str, dict[str, Any]]]) -> None:
+    from curation.stage import build_stage
+
+    _worker_stages[:] = [build_stage(name, params) for name, params in specs]
+
+
+def _filter_partition(part, input_config) -> tuple[list, list[tuple[str, str, str, int]], int, int]:
+    """`curate run`'s per-partition step (pipeline.curate_partition) without its writers: read the
+    partition, run the stages batch by batch; return stage stats and (stage, reason, source, bytes)
+    per dropped document."""
+    from curation.io.readers import DocumentReader
+    from curation.pipeline import run_chain
     from curation.summary import StageStats, utf8_bytes
+
+    stats = [StageStats(stage.name) for stage in _worker_stages]
+    dropped = []
+    kept_docs = kept_bytes = 0
+    reader = DocumentReader(input_config)
+    for input_file in part.files:
+        for batch in reader.read(input_file):
+            if batch.quarantined:
+                raise RuntimeError(f"{len(batch.quarantined)} records quarantined in the bench corpus")
+            docs, nbytes, steps = run_chain(_worker_stages, batch.docs, utf8_bytes([d.text for d in batch.docs]))
+            for stage_stats, step in zip(stats, steps):
+                stage_stats.add_step(step)
+                dropped.extend((stage_stats.stage, d.reason, d.doc.source, len(d.doc.text.encode("utf-8")))
+                               for d in step.dropped)
+            kept_docs += len(docs)
+            kept_bytes += nbytes
+    return stats, dropped, kept_docs, kept_bytes
+
+
+def time_filter_pass(corpus: Path, config) -> dict[str, Any]:
+    """The filter pass of `curate run` without its writers: the input's partitions (as curate run plans
+    them) over a 2-process pool, each worker reading its partitions and running the stages."""
+    from curation.io.readers import resolve_inputs
+    from curation.partition import plan_partitions
+    from curation.summary import StageStats
 
     specs = [(s.name, s.params) for s in config.stages]
     stats = [StageStats(name) for name, _ in specs]
-    dropped = []  # (stage, Dropped): looked at after the clock stops
-    kept_docs = kept_bytes = 0
-
-    def finish(outcome) -> None:
-        nonlocal kept_docs, kept_bytes
-        docs, nbytes, steps = outcome
-        for stage_stats, step in zip(stats, steps):
-            stage_stats.add_step(step)
-            dropped.extend((stage_stats.stage, d) for d in step.dropped)
-        kept_docs += len(docs)
-        kept_bytes += nbytes
-
-    reader = DocumentReader(config.input)
-    t0 = time.perf_counter()
-    pool = ProcessPoolExecutor(WORKERS, mp_context=multiprocessing.get_context("spawn"),
-                               initializer=_init_worker, initargs=(specs,))
-    pending: deque = deque()
-    try:
-        for input_file in resolve_inputs([str(corpus)]):
-            for batch in reader.read(input_file):
-                if batch.quarantined:
-                    raise SystemExit(f"{len(batch.quarantined)} records quarantined in the bench corpus")
-                pending.append(pool.submit(_chain_in_worker, batch.docs, utf8_bytes([d.text for d in batch.docs])))
-                if len(pending) >= 2 * WORKERS:
-                    finish(pending.popleft().result())
-        while pending:
-            finish(pending.popleft().result())
-    finally:
-        pool.shutdown(cancel_futures=True)
-    seconds = time.perf_counter() - t0
     by_reason: dict[str, list[int]] = {}
     by_source: dict[str, list[int]] = {}
-    for stage, d in dropped:
-        n = len(d.doc.text.encode("utf-8"))
-        for key, table in ((f"{stage}/{d.reason}", by_reason), (d.doc.source, by_source)):
-            row = table.setdefault(key, [0, 0])
-            row[0] += 1
-            row[1] += n
-    return {"seconds": seconds, "kept_docs": kept_docs, "kept_bytes": kept_bytes, "stages": stage_report(stats),
+    kept_docs = kept_bytes = 0
+    t0 = time.perf_counter()
+    partitions = plan_partitions(resolve_inputs([str(corpus)]), config.input.partition_bytes)
+    with ProcessPoolExecutor(WORKERS, mp_context=multiprocessing.get_context("spawn"),
+                             initializer=_init_worker, initargs=(specs,)) as pool:
+        for part_stats, dropped, docs, nbytes in pool.map(_filter_partition, partitions,
+                                                          [config.input] * len(partitions)):
+            for total, part in zip(stats, part_stats):
+                total.merge(part)
+            for stage, reason, source, n in dropped:
+                for key, table in ((f"{stage}/{reason}", by_reason), (source, by_source)):
+                    row = table.setdefault(key, [0, 0])
+                    row[0] += 1
+                    row[1] += n
+            kept_docs += docs
+            kept_bytes += nbytes
+    seconds = time.perf_counter() - t0
+    return {"seconds": seconds, "kept_docs": kept_docs, "kept_bytes": kept_bytes, "partitions": len(partitions),
+            "stages": stage_report(stats),
             "dropped_by_reason": dict(sorted(by_reason.items(), key=lambda kv: -kv[1][1])),
             "dropped_by_source": by_source}
 
@@ -238,17 +261,35 @@ def main() -> None:
     parser.add_argument("--c4-terminal-punct", action="store_true",
                         help="run DataTrove's C4 filter with its terminal-punctuation rule on (its default)")
     parser.add_argument("--skip", nargs="*", default=[], choices=["ours_filter", "ours_run", "ours_same_rules"])
+    parser.add_argument("--limit", type=int, help="only the first N documents, ours only (no DataTrove), results "
+                        "to quality_speed-limit-N.json: for iterating")
     args = parser.parse_args()
     if args.corpus != DEFAULT_CORPUS:
         raise SystemExit("DataTrove reads bench/data/corpus-0*.jsonl: run on the default corpus")
     if not TOKENIZER.is_file():
         raise SystemExit(f"{TOKENIZER} missing: run bench/tokenize_shard.py once to train it")
+    results_path, subset_dir = RESULTS, None
+    if args.limit:
+        args.datatrove_repeats = 0
+        results_path = RESULTS.with_name(f"quality_speed-limit-{args.limit}.json")
+        subset_dir = Path(tempfile.mkdtemp(prefix="bench-quality-limit-"))
+        with open(args.corpus, "rb") as src, open(subset_dir / "corpus.jsonl", "wb") as dst:
+            dst.writelines(itertools.islice(src, args.limit))
+        args.corpus = subset_dir / "corpus.jsonl"
+    try:
+        measure(args, results_path)
+    finally:
+        if subset_dir is not None:
+            shutil.rmtree(subset_dir, ignore_errors=True)
+
+
+def measure(args: argparse.Namespace, results_path: Path) -> None:
 
     model = ensure_model()
     print(f"quality model: {model['path']} ({'trained now in ' + str(model['seconds']) + ' s' if model['trained_now'] else 'cached'};"
           f" fastText training itself {model['card_train_seconds']} s), not part of the filtering time", flush=True)
     corpus = corpus_stats(args.corpus)
-    split = [corpus_stats(p) for p in sorted(DATA.glob(SPLIT_GLOB))]
+    split = [corpus_stats(p) for p in sorted(DATA.glob(SPLIT_GLOB))] if args.datatrove_repeats else [corpus]
     if sum(s["documents"] for s in split) != corpus["documents"] or sum(s["text_bytes"] for s in split) != corpus["text_bytes"]:
         raise SystemExit("the split files do not hold the same documents as the corpus: rebuild with --split 4")
     docs, mb = corpus["documents"], corpus["text_bytes"] / 1e6
@@ -311,8 +352,8 @@ def main() -> None:
     }
     if "datatrove" in rows and "ours_filter" in rows:
         result["goal_met"] = rows["ours_filter"]["x_datatrove_docs_per_s"] >= GOAL
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(result, indent=2) + "\n")
+    results_path.parent.mkdir(parents=True, exist_ok=True)
+    results_path.write_text(json.dumps(result, indent=2) + "\n")
     report(result)
 
 
