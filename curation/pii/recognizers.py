@@ -36,12 +36,35 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, ClassVar
 
+import sys
+from contextlib import contextmanager
+
 import phonenumbers
-import spacy
-from presidio_analyzer import AnalyzerEngine, LocalRecognizer, RecognizerResult
-from presidio_analyzer.nlp_engine import NlpArtifacts, NlpEngineProvider, SpacyNlpEngine
-from presidio_analyzer.predefined_recognizers import SpacyRecognizer
-from presidio_analyzer.recognizer_registry import RecognizerRegistry
+
+
+@contextmanager
+def _without(*modules: str):
+    """Make ``modules`` unimportable for the duration (then importable again). Presidio's package
+    imports its transformers NLP engine, and spaCy's thinc probes for torch: with both installed
+    that is ~5 s per worker process for engines this stage never uses (the blank pipeline needs
+    neither)."""
+    absent = [m for m in modules if m not in sys.modules]
+    for m in absent:
+        sys.modules[m] = None  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        for m in absent:
+            if sys.modules.get(m, 0) is None:
+                del sys.modules[m]
+
+
+with _without("transformers", "torch"):
+    import spacy
+    from presidio_analyzer import AnalyzerEngine, LocalRecognizer, RecognizerResult
+    from presidio_analyzer.nlp_engine import NlpArtifacts, NlpEngineProvider, SpacyNlpEngine
+    from presidio_analyzer.predefined_recognizers import SpacyRecognizer
+    from presidio_analyzer.recognizer_registry import RecognizerRegistry
 
 from curation.pii import LANGUAGE, NER_ENTITIES, PATTERN_ENTITIES
 

@@ -185,9 +185,8 @@ class PIIRedactor(Stage):
     def _get_engines(self) -> dict[str, Any]:
         if self._engines is None:
             try:
+                from curation.pii import recognizers as rec  # first: it keeps Presidio's imports lean
                 from presidio_analyzer.nlp_engine import NlpArtifacts
-
-                from curation.pii import recognizers as rec
             except ImportError as exc:
                 raise CurationError(f"the pii stage needs {MISSING_HINT}: {exc}") from None
 
