@@ -37,12 +37,13 @@ class InputConfig(_Strict):
     )
     batch_size: int = Field(1000, gt=0, description="Documents per batch handed to stages.")
     partition_bytes: int = Field(
-        8 * MiB,
+        32 * MiB,
         gt=0,
         description=(
-            "Input bytes per pass-1 task. The unit of parallelism and of resuming; small enough that "
-            "the 12 MB sample keeps two cores busy, large enough that per-task overhead (well under a "
-            "second) stays a few percent. DataTrove's tasks are one input file each."
+            "Input bytes per pass-1 task: the unit of parallelism and of resuming. Prefect costs "
+            "~0.1-0.3 s of a worker per task here (bench/orchestration.py), so a task should hold "
+            "seconds of work: 32 MiB is ~2 s of filtering per core. DataTrove's tasks are one input "
+            "file each."
         ),
     )
     max_document_bytes: int = Field(

@@ -68,9 +68,9 @@ def duplicate_ids_task(plan: RunPlan) -> dict[int, list[int]]:
 
 
 @task(name="phase", **TASK)
-def phase_task(fn: Callable[[Any], Any], item: Any) -> Any:
-    """One independent piece of a corpus-level stage's fit (dedup: a signature part, a band, ...)."""
-    return fn(item)
+def phase_task(fn: Callable[[Any], Any], chunk: list[Any]) -> list[Any]:
+    """Independent pieces of a corpus-level stage's fit (dedup: signature parts, bands, ...)."""
+    return _run_chunk(fn, chunk)
 
 
 @task(name="late-partition", task_run_name="dedup+pii-{index}", **TASK)
@@ -107,19 +107,29 @@ def _gather(futures: Iterable[Any], desc: str, progress: bool) -> list[Any]:
     return [f.result() for f in futures]
 
 
-def _task_map(progress: bool) -> Callable[[Callable[[Any], Any], Iterable[Any]], list[Any]]:
-    """A ``map`` for the library's fan-out points: one Prefect task per item, named after the phase."""
+def _run_chunk(fn: Callable[[Any], Any], items: list[Any]) -> list[Any]:
+    return [fn(item) for item in items]
+
+
+def _task_map(progress: bool, max_tasks: int) -> Callable[[Callable[[Any], Any], Iterable[Any]], list[Any]]:
+    """A ``map`` for the library's fan-out points (dedup's signature, band and shingle phases): each
+    task runs one or a few consecutive items, at most ``max_tasks`` tasks per phase, because a
+    band partition of a small corpus is milliseconds of work and a Prefect task costs ~0.1 s."""
     def map_fn(fn: Callable[[Any], Any], items: Iterable[Any]) -> list[Any]:
+        items = list(items)
+        size = max(1, -(-len(items) // max_tasks))
+        chunks = [items[i:i + size] for i in range(0, len(items), size)]
         name = getattr(fn, "func", fn).__name__.strip("_").replace("_", "-")
-        named = phase_task.with_options(name=name, task_run_name=f"{name}-{{item}}")
-        return _gather(named.map(unmapped(fn), list(items)), name, progress)
+        named = phase_task.with_options(name=name, task_run_name=name)
+        return [r for chunk in _gather(named.map(unmapped(fn), chunks), name, progress) for r in chunk]
     return map_fn
 
 
 @flow(name="curate", log_prints=True, persist_result=False,
       task_runner=ProcessPoolTaskRunner(max_workers=os.cpu_count()))
 def curate(input: list[str], output: str, config: PipelineConfig | None = None, fresh: bool = False,
-           keep_intermediate: bool = False, work_dir: str | None = None, progress: bool = False) -> dict[str, Any]:
+           keep_intermediate: bool = False, work_dir: str | None = None, tasks_per_phase: int | None = None,
+           progress: bool = False) -> dict[str, Any]:
     """Curate ``input`` into ``output``: filter, dedup, redact, train a tokenizer, shard, budget.
 
     Args:
@@ -129,6 +139,7 @@ def curate(input: list[str], output: str, config: PipelineConfig | None = None, 
         fresh: recompute everything even if an interrupted run left finished steps.
         keep_intermediate: keep staging/, curated/, work/ and markers/ after success.
         work_dir: where steps write when ``output`` is a URL (shared by all workers; default: user cache).
+        tasks_per_phase: most tasks per dedup phase (default: 4 per core of this machine).
         progress: progress bars on the terminal (the CLI sets it).
     """
     started = time.perf_counter()
@@ -144,7 +155,7 @@ def curate(input: list[str], output: str, config: PipelineConfig | None = None, 
         early = [dict(zip(skips, redo)).get(i, e) for i, e in enumerate(early)]
     pipeline.check_survivors(plan, early)
     # Fitting is orchestration of the stage's own phases; each phase item is a task.
-    fits = [pipeline.fit_stage(plan, i, early, _task_map(progress))
+    fits = [pipeline.fit_stage(plan, i, early, _task_map(progress, tasks_per_phase or 4 * (os.cpu_count() or 1)))
             for i, s in enumerate(plan.stages()) if s.needs_fit]
     late: list[dict[str, Any]] = []
     final = early
