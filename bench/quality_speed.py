@@ -11,7 +11,7 @@ round (ours, DataTrove, ours, ...; best of the rounds each ran):
                    quality_classifier (fastText) -> quality_threshold; the preset's corpus-level
                    dedup and its pii stage are left out) run as `curate run` runs its per-partition
                    step (pipeline.curate_partition) without the writers: the input split into
-                   partitions as curate run plans them (input.partition_bytes, 8 MiB), a 2-process
+                   partitions as curate run plans them (input.partition_bytes), a 2-process
                    spawn pool whose workers build the stages once, then each read their partitions
                    with our JSONL reader and run the stages batch by batch (pipeline.run_chain).
                    Timed from planning the partitions (worker start-up, imports and model loads
