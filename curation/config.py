@@ -85,11 +85,14 @@ class TokenizerConfig(_Strict):
         default_factory=lambda: ["<|endoftext|>"], description="First is the EOS separator (GPT-2's)."
     )
     train_sample_bytes: int = Field(
-        200 * MiB,
+        64 * MiB,
         gt=0,
         description=(
             "Train on a deterministic id-hash sample of at most this much curated text. BPE training "
-            "runs at ~6 MB/s here (ANCHORS.md), so 200 MB bounds it to about half a minute."
+            "runs at ~6-10 MB/s here (ANCHORS.md) on one task, so the sample bounds it. Measured on "
+            "the bench corpus's 196 MB of distinct text (32k vocab): 64 MiB trains in 7.4 s against "
+            "18.5 s for all of it, and its held-out bytes/token is 4.317 against 4.327 (96 MiB: "
+            "4.319), i.e. no loss: beyond tens of MB a larger sample mostly adds repeated boilerplate."
         ),
     )
     holdout_fraction: float = Field(
