@@ -9,8 +9,8 @@ Contenders, each a fresh subprocess started from this script, alternated round b
   ours_given   `curate run --input corpus.jsonl --output DIR --workers 2 --tokenizer bench/data/bench-tokenizer.json`:
                the default chain (heuristics -> language ID -> quality classifier -> threshold -> exact + MinHash
                dedup -> PII), token counting with a given tokenizer, shards, manifest, budget. The default
-               quality model is trained from sample_data/ into DIR/classifier on every run, as a user's first
-               run does (its seconds are reported). ANCHORS.md compares this one to the DataTrove chain.
+               quality model comes from the user cache (trained once per machine from sample_data/).
+               ANCHORS.md compares this one to the DataTrove chain.
   ours_train   the same, training the BPE tokenizer on the curated text (no --tokenizer).
   datatrove    bench/e2e/datatrove_chain.py in bench/.venv-datatrove: JsonlReader -> GopherRepetition ->
                GopherQuality -> C4Quality (terminal-punctuation rule off) -> FineWebQuality -> MinHash
