@@ -52,6 +52,7 @@ from curation.budget import budget_report, render_budget_markdown
 from curation.config import PipelineConfig, StageSpec
 from curation.document import (QUARANTINE_SCHEMA, REMOVED_BASE_FIELDS, SHARD_BASE_FIELDS, STAGING_BASE_FIELDS,
                                Document)
+from curation.dedup.workdir import save_npy
 from curation.errors import CurationError
 from curation.io.parquet import FileInfo, RollingParquetWriter, sha256_file
 from curation.io.readers import DocumentReader, QuarantineRecord, resolve_inputs
@@ -208,7 +209,7 @@ def curate_partition(plan: RunPlan, index: int, skip: Sequence[int] = ()) -> dic
         for writer in (staging, removed, quarantine):
             writer.abort()
         raise
-    _save_ids(out / "ids" / f"{name}.npy", np.array(reader.id_hashes, dtype=np.uint64))
+    save_npy(out / "ids" / f"{name}.npy", np.array(reader.id_hashes, dtype=np.uint64))
     outcome = {"key": key, "index": index, "stats": [s.to_dict() for s in stats], "quarantined": dict(reasons),
                "staging": _infos(staging.close()), "removed": _infos(removed.close()),
                "quarantine": _infos(quarantine.close())}
@@ -659,14 +660,6 @@ def _final_files(final: Sequence[dict[str, Any]]) -> list[FileInfo]:
 def _texts(files: list[FileInfo], batch_rows: int) -> Iterator[tuple[list[str], list[str]]]:
     for batch in _iter_parquet(files, ["id", "text"], batch_rows):
         yield batch.column("id").to_pylist(), batch.column("text").to_pylist()
-
-
-def _save_ids(path: Path, ids: np.ndarray) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as fh:
-        np.save(fh, ids, allow_pickle=False)
-    tmp.replace(path)
 
 
 def _manifest(plan: RunPlan, shards: list[FileInfo], tokenizer_info: dict[str, Any]) -> dict[str, Any]:
