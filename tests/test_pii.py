@@ -87,6 +87,13 @@ def spans(stage: PIIRedactor, text: str) -> list[tuple[str, str]]:
     ("token ghp_xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx", []),
     ("mail hubert.wagner@hotmail.de, mailto:kelly53@outlook.com", [
         ("EMAIL_ADDRESS", "hubert.wagner@hotmail.de"), ("EMAIL_ADDRESS", "kelly53@outlook.com")]),
+    # SSH remotes are not mailboxes: forge accounts anywhere, service logins in scp syntax.
+    ("git clone git@github.com:org/repo.git; ssh -T git@gitlab.com; hg@bitbucket.org:team/x", []),
+    ("ssh://git@github.com/org/repo git+ssh://git@host.com:22/r scp a root@srv.com:/etc/ deploy@srv.de:~/app", []),
+    # ... but a person's login is still redacted, and so is an address before ": " or at a line's end.
+    ("scp f jdoe@build.corp.com:~/src", [("EMAIL_ADDRESS", "jdoe@build.corp.com")]),
+    ("write to john@gmx.org: he answers, or root@gmx.org:\nthen admin@gmx.org: too", [
+        ("EMAIL_ADDRESS", "john@gmx.org"), ("EMAIL_ADDRESS", "root@gmx.org"), ("EMAIL_ADDRESS", "admin@gmx.org")]),
 ])
 def test_recognizers(stage, text, expected):
     assert spans(stage, text) == expected
@@ -176,6 +183,12 @@ def test_operators():
     assert PIIRedactor(operator="hash", hash_salt="s" * 16)([Document("a", TEXT)]).kept[0].text == hashed
     assert PIIRedactor(operator="hash", hash_salt="t" * 16)([Document("a", TEXT)]).kept[0].text != hashed
     assert set(DEFAULT_PLACEHOLDERS) >= set(PATTERN_ENTITIES)
+
+
+def test_ssh_remote_survives_redaction(stage):
+    text = "Clone git@github.com:org/repo.git or mail jan.smit@gmx.de:\nroot@gmx.de:/etc/hosts"
+    assert stage([Document("a", text)]).kept[0].text == \
+        "Clone git@github.com:org/repo.git or mail <EMAIL>:\nroot@gmx.de:/etc/hosts"
 
 
 def test_counts_counters_and_idempotence(stage):
@@ -274,6 +287,7 @@ WINDOW_EDGES = [
     "-----BEGIN EC PRIVATE KEY-----\n" + "QUJD" * 20,  # cut off at the end of a document
     "QUJD" * 20 + "\n" + "QUJD" * 20,  # a base64-looking document after it in the same batch
     "mailto:\nkelly53@outlook.com 38.234.190.71.\n24.12.20.11. Heading",
+    "root@gmx.de:\n/etc git@github.com:org/r\nroot@srv.com:/etc",  # the scp path must be on the same line
 ]
 
 

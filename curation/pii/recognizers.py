@@ -19,6 +19,8 @@ real documents (ANCHORS.md):
   must pass Luhn *and* match a card brand's prefix and length;
 - e-mail domains must have a public suffix (tldextract, pinned to its bundled snapshot: no
   network, no cache directory) and must not be reserved placeholders (``example.com``, ``.test``);
+  ``git@``/``hg@`` forge accounts and service logins in scp syntax (``root@host:/etc``) are SSH
+  remotes, not mailboxes (``git@github.com:org/repo`` came out as ``<EMAIL>:org/repo``);
 - IP addresses in loopback, private, link-local, documentation, multicast and reserved ranges
   are not personal data and are kept (as DataTrove does for IPv4).
 
@@ -167,19 +169,43 @@ _ATEXT = r"[\w!#$%&'*+/=?^`{|}~-]"
 _DOMAIN = r"(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}"
 
 
+# The shared SSH account of git and Mercurial hosting (git@github.com, hg@bitbucket.org): a
+# service, never a person's mailbox, wherever it is written ("ssh -T git@github.com").
+FORGE_SSH_USERS = frozenset({"git", "hg"})
+# Shared or system SSH logins: not a person when written as an scp-style remote (user@host:path).
+SSH_SERVICE_USERS = FORGE_SSH_USERS | frozenset({
+    "svn", "aur", "root", "admin", "deploy", "ubuntu", "debian", "centos", "fedora", "ec2-user", "core", "pi",
+    "vagrant",
+})
+# scp syntax: the address is followed by ":" and the path, with no space (``git@host:org/repo``,
+# ``root@host:/etc``, ``deploy@host:~/app``); "john@gmx.de: call him" is followed by a space.
+_SCP_PATH = re.compile(r":[\w~./-]")
+
+
 class CurationEmailRecognizer(RegexRecognizer):
-    """E-mail addresses whose domain has a public suffix; ``example.com`` placeholders are kept."""
+    """E-mail addresses whose domain has a public suffix; ``example.com`` placeholders are kept, and
+    so are SSH logins of service accounts (``git@github.com:org/repo``, ``root@host:/etc``)."""
 
     ENTITY = "EMAIL_ADDRESS"
     TRIGGER_LITERALS = ("@",)
     PATTERN = re.compile(
         # not inside a longer token or a URL's user:password@ part, except after "mailto:"
+        # (ssh://git@host/... is a URL's user part, so never a candidate)
         rf"(?:(?<=mailto:)|(?<![\w.!#$%&'*+/=?^`{{|}}~@:-]))"
-        rf"{_ATEXT}+(?:\.{_ATEXT}+)*@(?P<domain>{_DOMAIN})(?![\w-]|\.[A-Za-z0-9])"
+        rf"(?P<local>{_ATEXT}+(?:\.{_ATEXT}+)*)@(?P<domain>{_DOMAIN})(?![\w-]|\.[A-Za-z0-9])"
     )
 
     def accept(self, text: str, match: re.Match[str]) -> tuple[int, int] | None:
-        return match.span() if is_public_domain(match["domain"]) else None
+        if not is_public_domain(match["domain"]):
+            return None
+        local = match["local"].lower()
+        if local in FORGE_SSH_USERS:
+            return None
+        # A personal login in scp syntax (jdoe@build.corp.com:~/src) stays redacted: the user name
+        # identifies the person and is often their mailbox at that domain.
+        if local in SSH_SERVICE_USERS and _SCP_PATH.match(after(text, match.end(), 2)):
+            return None
+        return match.span()
 
 
 # Placeholder passwords in documentation ("postgresql://user:secret@localhost"), not leaks.
