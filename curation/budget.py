@@ -26,6 +26,7 @@ import math
 import numbers
 import re
 from dataclasses import dataclass, replace
+from decimal import Decimal
 from typing import Any
 
 # --- Model size and compute -------------------------------------------------------------------
@@ -181,6 +182,15 @@ def _positive_int(name: str, value: Any) -> int:
     if number != int(number):
         raise ValueError(f"{name} must be a whole number, got {value!r}")
     return int(number)
+
+
+def _count(name: str, value: Any) -> float:
+    # A given token or parameter count. Rounding 1.5 tokens to 2 showed a number nobody typed (and
+    # hid a missing B or T); float noise such as 0.1 * 3e9 is still a whole count.
+    number = _positive(name, value)
+    if abs(number - round(number)) > 1e-9 * number:
+        raise ValueError(f"{name} must be a whole number, got {value!r}")
+    return number
 
 
 def _fraction(name: str, value: Any) -> float:
@@ -387,8 +397,8 @@ def plan(tokens: float | None = None, params: float | None = None, flops: float 
         raise ValueError("nothing to plan: give tokens, params or flops")
     if len(given) == 3:
         raise ValueError("give at most two of tokens, params and flops: the third follows from C = 6 N D")
-    tokens = None if tokens is None else _positive("tokens", tokens)
-    params = None if params is None else _positive("params", params)
+    tokens = None if tokens is None else _count("tokens", tokens)
+    params = None if params is None else _count("params", params)
     flops = None if flops is None else _positive("flops", flops)
     n_gpus, mfu = _positive_int("gpus", n_gpus), _fraction("mfu", mfu)
     price = _positive("price per GPU-hour", price_per_gpu_hour)
@@ -457,12 +467,19 @@ def _sig(value: float, digits: int = 3) -> str:
     return f"{rounded:,.{decimals}f}"
 
 
-def format_count(n: float) -> str:
-    """A count with K/M/B/T suffix to 3 significant figures: ``70.0B``, ``1.40T``, ``125M``."""
+def format_count(n: float, exact: bool = False) -> str:
+    """A count with K/M/B/T suffix to 3 significant figures: ``70.0B``, ``1.40T``, ``125M``.
+
+    ``exact`` keeps as many more figures as a whole ``n`` needs to read back unchanged
+    (``1.2345T``, not ``1.23T``): for a count the user typed, which must show as given.
+    """
+    digits = 3
+    if exact and n == round(n):
+        digits = min(15, max(3, len(str(abs(round(n))).rstrip("0"))))
     for scale, suffix in ((1e12, "T"), (1e9, "B"), (1e6, "M"), (1e3, "K")):
         if abs(n) >= scale * 0.9995:  # so 999.96M shows as 1.00B, not 1,000M
-            return f"{_sig(n / scale)}{suffix}"
-    return _sig(n)
+            return f"{_sig(n / scale, digits)}{suffix}"
+    return _sig(n, digits)
 
 
 def _number(x: float) -> str:
@@ -486,8 +503,10 @@ def format_plan_table(p: dict[str, Any]) -> str:
     gpu, inputs = p["gpu"], p["inputs"]
     gpus = f"{p['gpus']:,} GPU" + ("s" if p["gpus"] != 1 else "")
     rows = [
-        ("training tokens", format_count(p["tokens"]), f"{p['tokens']:,}; {inputs['tokens']}"),
-        ("model parameters", format_count(p["params"]), f"{p['params']:,}; {inputs['params']}"),
+        ("training tokens", format_count(p["tokens"], exact=inputs["tokens"] == "given"),
+         f"{p['tokens']:,}; {inputs['tokens']}"),
+        ("model parameters", format_count(p["params"], exact=inputs["params"] == "given"),
+         f"{p['params']:,}; {inputs['params']}"),
         ("tokens per parameter", _number(p["tokens_per_param"]),
          f"{p['verdict']} ({low:g}-{high:g} is compute-optimal)"),
         ("Chinchilla tokens for this model", format_count(p["chinchilla_tokens"]), "20 x parameters"),
@@ -651,7 +670,8 @@ def render_budget_markdown(report: dict[str, Any]) -> str:
 
 # --- Parsing numbers ------------------------------------------------------------------------------
 
-_SUFFIXES = {"k": 1e3, "m": 1e6, "b": 1e9, "t": 1e12}
+_SUFFIX_EXPONENTS = {"k": 3, "m": 6, "b": 9, "t": 12}
+_SUFFIXES = {k: 10.0 ** e for k, e in _SUFFIX_EXPONENTS.items()}
 # Digits with optional thousands commas (1,400,000) or underscores (1_400_000), a fraction, an exponent.
 _QUANTITY = re.compile(
     r"^\s*(?=[-+]?\.?[0-9])"  # something numeric must start it: not "", "B" or "e5"
@@ -674,3 +694,17 @@ def parse_quantity(text: str) -> float:
     if not math.isfinite(value):
         raise ValueError(f"expected a finite number, got {text!r}")
     return value
+
+
+def parse_count(text: str) -> int:
+    """A whole count in ``parse_quantity``'s notation, exactly: ``'1.2345T'`` -> 1,234,500,000,000
+    (no float rounding on the way). A fraction left over is an error, not rounded: ``--tokens 1.5``
+    displayed as 2 tokens, and almost always means 1.5B or 1.5T.
+    """
+    parse_quantity(text)  # the grammar, finiteness and their messages
+    number, suffix = _QUANTITY.match(text).groups()  # type: ignore[union-attr]
+    value = Decimal(number.replace(",", "").replace("_", "")).scaleb(_SUFFIX_EXPONENTS.get(suffix.lower(), 0))
+    if value != value.to_integral_value():
+        hint = "" if suffix else f"; with a suffix, {text.strip()}B is billions and {text.strip()}T trillions"
+        raise ValueError(f"must be a whole number, got {text!r}{hint}")
+    return int(value)

@@ -30,6 +30,7 @@ compute (--flops); the rest follows from C = 6 N D. Tokens alone: the compute-op
 them (tokens / 20). Compute alone: the best model and token count for it (N = sqrt(C / 120)).
 
 Numbers: 70e9, 70000000000, 70B, 1.4T, 125M, 32K (K, M, B, T = 10^3, 10^6, 10^9, 10^12).
+Token and parameter counts must come out whole: 1.5B, not 1.5.
 
 Output: tokens per parameter and a verdict (under-trained / compute-optimal / over-trained
 against the 20 tokens/param of Hoffmann et al. 2022), training FLOPs (6 N D), GPU-hours
@@ -61,6 +62,15 @@ def _positive_int(text: str) -> int:
     if value != math.floor(value):
         raise argparse.ArgumentTypeError(f"must be a whole number, got {text!r}")
     return int(value)
+
+
+def _positive_count(text: str) -> int:
+    # Tokens and parameters: whole, parsed exactly (1.2345T is 1,234,500,000,000, not a float near it).
+    _positive(text)
+    try:
+        return budget.parse_count(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _mfu(text: str) -> float:
@@ -100,11 +110,11 @@ def add_plan_parser(subparsers: Any) -> argparse.ArgumentParser:
     )
     one_line_errors(plan)
     data = plan.add_argument_group("training data (one of)").add_mutually_exclusive_group()
-    data.add_argument("--tokens", type=_positive, metavar="N", help="training tokens, e.g. 2T or 2e12")
+    data.add_argument("--tokens", type=_positive_count, metavar="N", help="training tokens, e.g. 2T or 2e12")
     data.add_argument("--manifest", metavar="PATH",
                       help="a curate run's manifest.json (or its output folder): uses total_tokens")
     model = plan.add_argument_group("model (--params, or --layers with --d-model)")
-    model.add_argument("--params", type=_positive, metavar="N", help="parameters, e.g. 70B or 7e9")
+    model.add_argument("--params", type=_positive_count, metavar="N", help="parameters, e.g. 70B or 7e9")
     model.add_argument("--layers", type=_positive_int, metavar="L", help="transformer layers (12 L d^2 parameters)")
     model.add_argument("--d-model", type=_positive_int, metavar="D", help="model width")
     model.add_argument("--vocab", type=_positive_int, metavar="V",

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 
 import pytest
 
@@ -35,6 +36,7 @@ from curation.budget import (
     memory_per_gpu_gb,
     optimal_20x,
     params_from_shape,
+    parse_count,
     parse_quantity,
     pflop_days,
     plan,
@@ -456,6 +458,37 @@ def test_budget_markdown_marks_repeated_epochs():
 ])
 def test_format_count(n, text):
     assert format_count(n) == text
+
+
+@pytest.mark.parametrize("n, text", [
+    (1.5e9, "1.50B"), (1_234_500_000_000, "1.2345T"), (26_888_123, "26.888123M"), (7, "7.00"), (2.5e15, "2,500T"),
+])
+def test_format_count_exact_keeps_every_figure(n, text):
+    assert format_count(n, exact=True) == text
+
+
+@pytest.mark.parametrize("text, value", [
+    ("1.5B", 1_500_000_000), ("1.2345T", 1_234_500_000_000), ("1,400,000", 1_400_000), ("1.5e3", 1500), ("7", 7),
+    ("123456789012345678T", 123_456_789_012_345_678 * 10**12),  # exact beyond float precision
+])
+def test_parse_count(text, value):
+    assert parse_count(text) == value and isinstance(parse_count(text), int)
+
+
+@pytest.mark.parametrize("text, message", [
+    ("1.5", "must be a whole number, got '1.5'; with a suffix, 1.5B"), ("1.0005K", "must be a whole number"),
+    ("1e-3", "must be a whole number"), ("abc", "expected a number"),
+])
+def test_parse_count_rejects(text, message):
+    with pytest.raises(ValueError, match=re.escape(message)):
+        parse_count(text)
+
+
+def test_plan_rejects_fractional_counts_instead_of_rounding():
+    for kwargs in ({"tokens": 1.5}, {"tokens": 1e12, "params": 7.5}):
+        with pytest.raises(ValueError, match="must be a whole number"):
+            plan(**kwargs)
+    assert plan(tokens=0.1 * 3e9)["tokens"] == 300_000_000  # float noise is still a whole count
 
 
 def test_plan_table_has_units():

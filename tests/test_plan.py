@@ -14,7 +14,7 @@ import pytest
 from conftest import ROOT
 
 from curation.errors import CurationError
-from curation.plan import add_plan_parser, manifest_tokens, run_plan
+from curation.plan import add_plan_parser, main, manifest_tokens, run_plan
 
 
 def parse(*argv: str) -> argparse.Namespace:
@@ -106,6 +106,28 @@ def test_table_has_units(capsys):
     assert "| wall clock | 307 days | on 64 GPUs |" in out  # 471,619 GPU-hours / 64 / 24
     assert "| memory per GPU, ZeRO-3 (P_os+g+p) | 17.5 GB | fits in 80 GB |" in out
     assert "| memory per GPU, ZeRO-2 (P_os+g) | 155 GB | does not fit in 80 GB |" in out
+
+
+@pytest.mark.parametrize("tokens, shown, exact", [
+    ("1.5B", "1.50B", "1,500,000,000"), ("2.5T", "2.50T", "2,500,000,000,000"),
+    ("1.2345T", "1.2345T", "1,234,500,000,000"),  # a typed count keeps its figures (3 would show 1.23T)
+    ("26888123", "26.888123M", "26,888,123"), ("1.5e3", "1.50K", "1,500"),
+])
+def test_tokens_display_as_given(capsys, tokens, shown, exact):
+    assert main(["--tokens", tokens]) == 0
+    assert f"| training tokens | {shown} | {exact}; given |" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("argv", [["--tokens", "1.5"], ["--tokens", "1234567.5"], ["--params", "7.5", "--tokens", "1T"]])
+def test_fractional_counts_are_rejected_not_rounded(capsys, argv):
+    # "--tokens 1.5" used to print a plan for 2 tokens.
+    with pytest.raises(SystemExit) as info:
+        main(argv)
+    assert info.value.code == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert_one_line_error(captured.err, f"argument {argv[0]}: must be a whole number, got {argv[1]!r}",
+                          f"{argv[1]}B is billions")
 
 
 def test_gpus_shard_memory_and_wall_clock(capsys):
