@@ -7,7 +7,6 @@ columns of the shards (``token_count``, ``quality_score``); no text is read agai
 from __future__ import annotations
 
 import base64
-import html
 import io
 from collections import Counter
 from pathlib import Path
@@ -15,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyarrow.parquet as pq
+from markdown_it import MarkdownIt
 
 from curation.budget import render_budget_markdown
 
@@ -149,35 +149,15 @@ def write_report(result: RunResult, budget: dict[str, Any]) -> str:
 
 
 def _html(markdown: str) -> str:
-    """Markdown tables, headings, images and paragraphs to HTML: all the report uses."""
-    body: list[str] = []
-    rows: list[list[str]] = []
+    """The report's Markdown as a standalone HTML page.
 
-    def flush_table() -> None:
-        if rows:
-            head, *rest = rows
-            body.append("<table><tr>" + "".join(f"<th>{c}</th>" for c in head) + "</tr>"
-                        + "".join("<tr>" + "".join(f"<td>{c}</td>" for c in r) + "</tr>" for r in rest) + "</table>")
-            rows.clear()
-
-    for line in markdown.splitlines():
-        if line.startswith("|"):
-            cells = [html.escape(c.strip()) for c in line.strip("|").split("|")]
-            if not all(set(c) <= set("-:") for c in cells):
-                rows.append(cells)
-            continue
-        flush_table()
-        if line.startswith("#"):
-            level = len(line) - len(line.lstrip("#"))
-            body.append(f"<h{level}>{html.escape(line[level:].strip())}</h{level}>")
-        elif line.startswith("![") and "](" in line:
-            alt, src = line[2:-1].split("](", 1)
-            body.append(f'<img alt="{html.escape(alt)}" src="{src}">')
-        elif line.strip():
-            body.append(f"<p>{html.escape(line)}</p>")
-    flush_table()
+    CommonMark plus GFM tables through markdown-it-py: the hand-written converter this replaces
+    knew only tables, headings and images, and left the budget section's bold, lists and escapes
+    as raw Markdown. Raw HTML in the Markdown is escaped (stage names and reasons are user text);
+    markdown-it's link check lets the inlined ``data:image/png`` plots through.
+    """
+    body = MarkdownIt("commonmark", {"html": False}).enable("table").render(markdown)
     style = ("body{font-family:sans-serif;max-width:60em;margin:2em auto}table{border-collapse:collapse}"
-             "td,th{border:1px solid #ccc;padding:2px 8px;text-align:right}td:first-child{text-align:left}")
+             "td,th{border:1px solid #ccc;padding:2px 8px}img{max-width:100%}")
     return f"<!doctype html><html><head><meta charset='utf-8'><title>Curation run report</title>" \
-           f"<style>{style}</style></head><body>{''.join(body)}</body></html>\n"
-
+           f"<style>{style}</style></head><body>\n{body}</body></html>\n"
