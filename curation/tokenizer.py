@@ -96,6 +96,27 @@ def train_tokenizer(texts: Iterable[list[str]], config: TokenizerConfig) -> Toke
     return tokenizer
 
 
+def vocab_shortfall_note(tokenizer: Tokenizer, config: TokenizerConfig) -> str | None:
+    """One line saying why a trained vocabulary is smaller than ``config.vocab_size``, else None.
+
+    BPE stops merging when no pair of symbols occurs ``min_frequency`` times in the training
+    sample (or no pair is left): the sample's distinct words are used up before the vocabulary
+    fills, which is not an error but silently changes the model's embedding size. None for a
+    reused tokenizer (``config.path``): its size was never the configured one.
+    """
+    size = tokenizer.get_vocab_size()
+    if config.path is not None or size >= config.vocab_size:
+        return None
+    if config.min_frequency > 1:
+        why = f"no pair left occurs at least min_frequency={config.min_frequency:,} times in the training sample"
+        lower = "tokenizer.vocab_size or tokenizer.min_frequency"
+    else:
+        why, lower = "no pair is left to merge in the training sample (every word is one token)", "tokenizer.vocab_size"
+    return (f"tokenizer vocabulary is {size:,} of the {config.vocab_size:,} configured ({config.vocab_size - size:,} "
+            f"fewer): BPE ran out of merges, {why}; train on more text (a larger corpus, or a larger "
+            f"tokenizer.train_sample_bytes if the sample was capped) or lower {lower}")
+
+
 def save_tokenizer(tokenizer: Tokenizer, directory: Path, config: TokenizerConfig) -> Path:
     """Write ``tokenizer.json`` plus the small config files ``transformers`` loads it with."""
     directory.mkdir(parents=True, exist_ok=True)
