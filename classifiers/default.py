@@ -12,14 +12,19 @@ from classifiers.train import load_labelled, train_classifiers
 from curation.errors import CurationError
 
 SAMPLE = Path(__file__).resolve().parents[1] / "sample_data" / "corpus.jsonl.gz"
+# The training recipe's version, part of the cache folder's name: bump it whenever training changes
+# (data, split, parameters) so a model cached by an older recipe is never reused.
+# 2: the train/held-out split keeps duplicate clusters on one side.
+RECIPE_VERSION = 2
 
 
 def default_model_dir() -> Path:
-    """Where the default model lives: one per machine and sample corpus (``$XDG_CACHE_HOME``), so
-    runs into different folders share the model file, its path and therefore their config hash."""
+    """Where the default model lives: one per machine, sample corpus and training recipe
+    (``$XDG_CACHE_HOME``), so runs into different folders share the model file, its path and
+    therefore their config hash."""
     digest = hashlib.sha256(SAMPLE.read_bytes()).hexdigest()[:16] if SAMPLE.is_file() else "missing"
     cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    return cache / "curation" / f"default-classifier-{digest}"
+    return cache / "curation" / f"default-classifier-{digest}-r{RECIPE_VERSION}"
 
 
 def ensure_default_model(directory: Path | None = None, kind: str = "fasttext") -> Path:
@@ -44,9 +49,20 @@ def ensure_default_model(directory: Path | None = None, kind: str = "fasttext") 
     return model
 
 
-def fill_default_model(config: Any) -> None:
+DEMO_NOTE = ("quality_classifier: no model configured, so the demo model trained on sample_data/ (technical "
+             "documentation vs generated junk) scores the documents; train one for your data with "
+             "`curate train-classifier` and set its params.model")
+
+
+def fill_default_model(config: Any) -> list[str]:
     """Give every ``quality_classifier`` stage without a model the default one (the convenience
-    ``curate run`` and the flow share; the library itself never trains a model behind the user's back)."""
+    ``curate run`` and the flow share; the library itself never trains a model behind the user's back).
+
+    Returns the notes to show the user: one, saying the demo model is in use, if it was filled in.
+    """
+    filled = False
     for spec in config.stages:
         if spec.name == "quality_classifier" and not spec.params.get("model"):
             spec.params["model"] = str(ensure_default_model())
+            filled = True
+    return [DEMO_NOTE] if filled else []

@@ -1,7 +1,8 @@
 """Train the quality classifiers: fastText (DCLM-style) and a scikit-learn linear baseline.
 
-Both are trained on the same deterministic split (by id hash) of positives (high-quality text)
-and negatives (raw or junk text), evaluated on the held-out part, and written with a JSON card
+Both are trained on the same deterministic split (by id hash, whole duplicate clusters at a time)
+of positives (high-quality text) and negatives (raw or junk text), evaluated on the held-out part,
+and written with a JSON card
 beside each model file (what :class:`curation.quality.classifier.QualityModel` reads) plus a
 human-readable ``MODEL_CARD.md``. Nothing here is pickled: fastText writes its own ``.bin``; the
 linear model is plain arrays in an ``.npz``.
@@ -18,8 +19,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from curation.config import InputConfig
+from curation.dedup.config import DedupConfig
+from curation.dedup.run import deduplicate
 from curation.errors import CurationError
 from curation.io.readers import DocumentReader, resolve_inputs
 from curation.quality.classifier import DEFAULT_PREFIX_CHARS, QualityModel, preprocess, sha256_of
@@ -91,10 +96,65 @@ def load_labelled(positives: list[str], negatives: list[str], *, labelled: list[
     return TrainingData(texts, y, ids)
 
 
-def split(data: TrainingData, holdout_fraction: float) -> tuple[np.ndarray, np.ndarray]:
-    """Train / held-out masks by id hash: the same document always lands on the same side."""
-    held = np.array([hash_unit(i) < holdout_fraction for i in data.ids])
-    return ~held, held
+# Exact duplicates and near duplicates at the dedup stage's default threshold (word 5-gram Jaccard
+# >= 0.6, verified), as whole union-find components: every verified pair lands on one side, even
+# one joined through a chain (the stage's "survivor" mode would split such a component).
+SPLIT_DEDUP = DedupConfig(cluster_mode="component")
+
+
+def duplicate_groups(texts: list[str], config: DedupConfig = SPLIT_DEDUP) -> np.ndarray:
+    """For each text, the index of its duplicate cluster's survivor (itself when it has no duplicate),
+    found by the project's dedup (curation.dedup: exact hashes, MinHash LSH, verified Jaccard)."""
+    group = np.arange(len(texts))
+    if len(texts) < 2:
+        return group
+    with tempfile.TemporaryDirectory(prefix="classifier-split-") as tmp:
+        staging = Path(tmp) / "part-00000.parquet"
+        # Row numbers as ids: the caller's ids need not be unique, and duplicate_of must resolve.
+        pq.write_table(pa.table({"id": [str(i) for i in range(len(texts))], "text": texts}), staging)
+        result = deduplicate([staging], Path(tmp) / "dedup", config)
+        found = pq.read_table(result.duplicates_path, columns=["id", "duplicate_of"])
+    removed = np.array(found.column("id").to_pylist(), dtype=np.int64)
+    group[removed] = np.array(found.column("duplicate_of").to_pylist(), dtype=np.int64)
+    return group
+
+
+@dataclass
+class SplitStats:
+    """How deduplicating the split changed it (for the model card)."""
+
+    clusters: int = 0  # duplicate clusters (2+ documents)
+    clustered_documents: int = 0
+    leaked_by_id: int = 0  # held out by their own id's hash with a duplicate on the train side
+    moved_to_train: int = 0
+    moved_to_held_out: int = 0
+    method: str = ""  # "none" when the split was not deduplicated
+
+
+def split(data: TrainingData, holdout_fraction: float, dedup: bool = True
+          ) -> tuple[np.ndarray, np.ndarray, SplitStats]:
+    """Train / held-out masks by id hash: the same document always lands on the same side.
+
+    With ``dedup`` a whole duplicate cluster goes to the side of its survivor's id: a held-out
+    document with a copy in training scores the model on text it has memorised (100 of 717
+    held-out documents of the sample corpus by id hash alone), which inflates every held-out figure.
+    """
+    own = np.array([hash_unit(i) < holdout_fraction for i in data.ids], dtype=bool)
+    if not dedup:
+        return ~own, own, SplitStats(method="none")
+    group = duplicate_groups(data.texts)
+    held = own[group]
+    sizes = np.bincount(group, minlength=len(group))
+    clustered = sizes[group] > 1
+    train_in_group = np.bincount(group, weights=~own, minlength=len(group))
+    stats = SplitStats(
+        clusters=int((sizes > 1).sum()), clustered_documents=int(clustered.sum()),
+        leaked_by_id=int((own & (train_in_group[group] > 0)).sum()),
+        moved_to_train=int((own & ~held).sum()), moved_to_held_out=int((~own & held).sum()),
+        method=f"exact and near duplicates (word {SPLIT_DEDUP.ngram}-gram Jaccard >= {SPLIT_DEDUP.threshold:g}, "
+               "curation.dedup, union-find components) kept on one side: the side of the cluster survivor's id",
+    )
+    return ~held, held, stats
 
 
 def metrics(y_true: np.ndarray, scores: np.ndarray) -> dict[str, float]:
@@ -182,12 +242,16 @@ def train_linear(texts: list[str], labels: np.ndarray, path: Path, params: Linea
 
 def train_classifiers(data: TrainingData, output: Path, *, holdout_fraction: float = 0.2,
                       fasttext_params: FastTextParams | None = None, linear_params: LinearParams | None = None,
-                      prefix_chars: int = DEFAULT_PREFIX_CHARS, data_description: str = "") -> dict[str, Any]:
-    """Train both models on the same split; evaluate on the held-out part; write models and cards."""
+                      prefix_chars: int = DEFAULT_PREFIX_CHARS, data_description: str = "",
+                      dedup_split: bool = True) -> dict[str, Any]:
+    """Train both models on the same split; evaluate on the held-out part; write models and cards.
+
+    ``dedup_split`` keeps exact and near duplicates on one side of the split (see :func:`split`).
+    """
     fasttext_params = fasttext_params or FastTextParams()
     linear_params = linear_params or LinearParams()
     output.mkdir(parents=True, exist_ok=True)
-    train, held = split(data, holdout_fraction)
+    train, held, split_stats = split(data, holdout_fraction, dedup=dedup_split)
     if held.sum() == 0 or len(set(data.labels[held].tolist())) < 2:
         raise CurationError("the held-out split needs both classes: add data or raise the holdout fraction")
     texts = np.array(data.texts, dtype=object)
@@ -195,7 +259,8 @@ def train_classifiers(data: TrainingData, output: Path, *, holdout_fraction: flo
         "positive_label": POSITIVE, "prefix_chars": prefix_chars, "preprocess": "lowercase, whitespace collapsed",
         "data": {"description": data_description, "positives": int(data.labels.sum()),
                  "negatives": int(len(data.labels) - data.labels.sum()), "train": int(train.sum()), "held_out": int(held.sum()),
-                 "split": f"{holdout_fraction:.0%} held out by blake2b hash of the id"},
+                 "split": f"{holdout_fraction:.0%} held out by blake2b hash of the id",
+                 "split_dedup": asdict(split_stats)},
     }
     report: dict[str, Any] = {}
     for kind, filename in (("fasttext", "fasttext.bin"), ("linear", "linear.npz")):
@@ -217,6 +282,16 @@ def train_classifiers(data: TrainingData, output: Path, *, holdout_fraction: flo
     return report
 
 
+def _split_dedup_line(stats: dict[str, Any] | None) -> str:
+    if not stats or stats["method"] == "none":
+        return "Split not deduplicated: held-out documents may have copies in training, inflating the metrics."
+    return (f"Split deduplicated against training: {stats['method']}. {stats['clustered_documents']:,} documents "
+            f"fall in {stats['clusters']:,} duplicate clusters; by id hash alone {stats['leaked_by_id']:,} held-out "
+            f"documents would have had a copy in training. {stats['moved_to_train']:,} held-out documents moved to "
+            f"train and {stats['moved_to_held_out']:,} train documents to held out, so no duplicate cluster found "
+            "spans both sides.")
+
+
 def render_model_card(report: dict[str, Any]) -> str:
     first = next(iter(report.values()))
     d = first["data"]
@@ -225,6 +300,7 @@ def render_model_card(report: dict[str, Any]) -> str:
         f"Data: {d['description'] or 'given positives and negatives'}; {d['positives']:,} positives "
         f"(label `{POSITIVE}`), {d['negatives']:,} negatives (`{NEGATIVE}`); {d['train']:,} train, "
         f"{d['held_out']:,} held out ({d['split']}).",
+        _split_dedup_line(d.get("split_dedup")),
         f"Preprocessing: {first['preprocess']}, first {first['prefix_chars']:,} characters.", "",
         "| model | file | bytes | sha256 | precision | recall | F1 | ROC-AUC | train s |",
         "|---|---|---:|---|---:|---:|---:|---:|---:|",
