@@ -119,14 +119,39 @@ class ShardConfig(_Strict):
     compression_level: int = Field(3, description="zstd's default level: fast, ~3x on prose.")
 
 
+TextPolicy = Literal["redacted", "raw", "none"]
+
+
 class OutputConfig(_Strict):
-    keep_removed_text: bool = Field(True, description="Keep dropped documents' text in removed/ for review.")
+    """What the run writes beside the shards. Only the shards are meant to carry text: elsewhere it
+    is redacted with the chain's ``pii`` settings (its defaults when the chain has none) unless a
+    user asks for raw text by name."""
+
+    removed_text: TextPolicy = Field(
+        "redacted",
+        description=(
+            "Text of dropped documents in removed/: 'redacted' (reviewable, and the removed copy of a "
+            "kept document cannot give back what the shards redact), 'raw' (as read: holds PII), "
+            "'none' (ids and reasons only; tokens_dropped is then not counted)."
+        ),
+    )
+    quarantine_text: TextPolicy = Field(
+        "redacted", description="raw_preview and detail of quarantine/ rows: 'redacted', 'raw' or 'none'."
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _renamed(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "keep_removed_text" in data:
+            raise ValueError("keep_removed_text was replaced by removed_text: 'redacted' (default), 'raw' or 'none'")
+        return data
 
 
-# Named stage chains. "default" (quality filtering, dedup, PII redaction) keeps >= 90% of real human-written text (technical text with code
-# and tables included) and removes >= 95% of junk on sample_data (bench/quality_calibration.py);
-# the others are the papers' rule sets at the papers' thresholds, for users who want them.
-PRESETS: dict[str, list[dict[str, Any]]] = {
+# The quality part of a chain, by preset. "default" keeps >= 90% of real human-written text (technical
+# text with code and tables included) and removes >= 95% of junk on sample_data
+# (bench/quality_calibration.py); the others are the papers' rule sets at the papers' thresholds,
+# for users who want them.
+QUALITY_PRESETS: dict[str, list[dict[str, Any]]] = {
     "default": [
         # Gopher's 50-word floor; no 100,000-word ceiling: on real documentation it only removed
         # long changelogs and NEWS files (7% of the bench corpus's text), and the reader already
@@ -135,12 +160,6 @@ PRESETS: dict[str, list[dict[str, Any]]] = {
         {"name": "language", "params": {"languages": ["en"], "min_score": 0.5}},
         {"name": "quality_classifier"},
         {"name": "quality_threshold", "params": {"min_score": 0.5}},
-        # Corpus-level, so it sees only documents that passed the filters, and keeps the
-        # highest-scoring member of each cluster.
-        {"name": "dedup"},
-        # Redaction last, on what will be shipped (the design card's order). Dropped documents keep
-        # their raw text in removed/ unless output.keep_removed_text is false.
-        {"name": "pii"},
     ],
     "gopher": [{"name": "gopher_quality"}, {"name": "gopher_repetition"}],
     "c4": [{"name": "c4"}],
@@ -154,17 +173,34 @@ PRESETS: dict[str, list[dict[str, Any]]] = {
     ],
     "minimal": [{"name": "length"}],
 }
+# Every preset ends with the corpus-level stages. Dedup comes after the filters, so it sees only
+# documents that passed them and keeps the highest-scoring member of each cluster; redaction is last,
+# on what will be shipped (the design card's order).
+CORPUS_STAGES: list[dict[str, Any]] = [{"name": "dedup"}, {"name": "pii"}]
+PRESETS: dict[str, list[dict[str, Any]]] = {name: chain + CORPUS_STAGES for name, chain in QUALITY_PRESETS.items()}
 
 
 class PipelineConfig(_Strict):
     """Everything that decides a run's output (the input and output paths are arguments).
 
-    ``preset`` names a stage chain from :data:`PRESETS`; an explicit ``stages`` list wins over it.
+    The stage chain is ``preset`` (a quality chain from :data:`QUALITY_PRESETS`, then dedup and PII
+    redaction) with ``stage_options`` merged into the named stages' parameters; or, for full
+    control, an explicit ``stages`` list (the whole chain: a corpus-level stage left out of it is
+    left out of the run, which then says so). ``preset`` and ``stages`` together must name the same
+    stages in the same order: ``stages`` then only sets their parameters.
     """
 
     input: InputConfig = Field(default_factory=InputConfig)
-    preset: str = Field("default", description=f"Stage chain used when 'stages' is not given: {sorted(PRESETS)}.")
+    preset: str | None = Field(
+        "default",
+        description=f"Quality chain, followed by dedup and pii: {', '.join(QUALITY_PRESETS)}; null when "
+                    "'stages' gives the whole chain.",
+    )
     stages: list[StageSpec] = Field(default_factory=list)
+    stage_options: dict[str, dict[str, Any]] = Field(
+        default_factory=dict,
+        description="Parameters by stage name, merged into the chain's: {fineweb_quality: {line_punct_thr: 0.1}}.",
+    )
     tokenizer: TokenizerConfig = Field(default_factory=TokenizerConfig)
     shards: ShardConfig = Field(default_factory=ShardConfig)
     output: OutputConfig = Field(default_factory=OutputConfig)
@@ -172,12 +208,30 @@ class PipelineConfig(_Strict):
     @model_validator(mode="before")
     @classmethod
     def _expand_preset(cls, data: Any) -> Any:
-        if isinstance(data, dict) and data.get("stages") is None:
-            preset = data.get("preset", "default")
-            if preset not in PRESETS:
-                raise ValueError(f"unknown preset {preset!r}; presets: {', '.join(sorted(PRESETS))}")
-            data = {**data, "stages": PRESETS[preset]}
-        return data
+        if not isinstance(data, dict):
+            return data
+        preset, stages = data.get("preset", "default" if data.get("stages") is None else None), data.get("stages")
+        if preset is not None and preset not in QUALITY_PRESETS:
+            raise ValueError(f"unknown preset {preset!r}; presets: {', '.join(QUALITY_PRESETS)}")
+        if stages is None:
+            if preset is None:
+                raise ValueError("give a preset or a stages list")
+            stages = PRESETS[preset]
+        elif preset is not None:
+            named = [StageSpec.model_validate(s).name for s in stages]
+            expected = [s["name"] for s in PRESETS[preset]]
+            if named != expected:
+                raise ValueError(f"preset {preset!r} is the chain {expected} but stages lists {named}: give the "
+                                 "preset (and stage_options to change parameters) or the whole chain as stages, "
+                                 "not both")
+        options = data.get("stage_options") or {}
+        specs = [StageSpec.model_validate(s) for s in stages]
+        unknown = sorted(set(options) - {s.name for s in specs})
+        if unknown:
+            raise ValueError(f"stage_options for stages not in the chain: {unknown}; the chain is "
+                             f"{[s.name for s in specs]}")
+        specs = [StageSpec(name=s.name, params={**s.params, **(options.get(s.name) or {})}) for s in specs]
+        return {**data, "preset": preset, "stages": [s.model_dump() for s in specs]}
 
     @field_validator("stages")
     @classmethod
@@ -218,6 +272,12 @@ def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None
     try:
         return PipelineConfig.model_validate(data)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        raise CurationError(f"invalid config: {where}: {first['msg']}") from None
+        raise CurationError(f"invalid config{' ' + str(path) if path else ''}: {validation_message(exc)}") from None
+
+
+def validation_message(exc: ValidationError) -> str:
+    """The first error as ``where: what``, without pydantic's "Value error, " prefix."""
+    first = exc.errors()[0]
+    where = ".".join(str(p) for p in first["loc"])
+    message = first["msg"].removeprefix("Value error, ")
+    return f"{where}: {message}" if where else message

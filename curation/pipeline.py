@@ -38,6 +38,9 @@ import time
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
+import contextlib
+from contextlib import contextmanager
+import dataclasses
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -52,16 +55,19 @@ from curation.budget import budget_report, render_budget_markdown
 from curation.config import PipelineConfig, StageSpec
 from curation.document import (QUARANTINE_SCHEMA, REMOVED_BASE_FIELDS, SHARD_BASE_FIELDS, STAGING_BASE_FIELDS,
                                Document)
-from curation.dedup.workdir import save_npy
 from curation.errors import CurationError
-from curation.io.parquet import FileInfo, RollingParquetWriter, sha256_file
+from curation.io import output as owned
+from curation.io.files import matches_record, read_json, remove_stale_tmp, sha256_file, write_atomic, write_json
+from curation.io.parquet import FileInfo, RollingParquetWriter
 from curation.io.readers import DocumentReader, QuarantineRecord, resolve_inputs
-from curation.io.storage import default_work_dir, is_url, publish
+from curation.io.storage import check_remote_owner, default_work_dir, is_url, publish
 from curation.partition import InputPartition, plan_partitions
-from curation.stage import Dropped, MapFn, Stage, build_stage
+from curation.registry import build_stage
+from curation.stage import Dropped, MapFn, Stage
 from curation.summary import StageStats, format_reasons, format_table, utf8_bytes
-from curation.tokenizer import (SampleSplit, TokenCounter, iter_holdout, load_tokenizer, save_tokenizer,
-                                train_tokenizer)
+from curation.tokenizer import (SampleSplit, TokenCounter, check_given_tokenizer, iter_holdout, load_tokenizer,
+                                save_tokenizer, train_tokenizer, vocab_shortfall_note,
+                                write_transformers_config)
 
 log = logging.getLogger(__name__)
 
@@ -69,8 +75,17 @@ HOLDOUT_LIMIT_BYTES = 20 << 20  # bytes-per-token is stable to 3 digits well bef
 MANIFEST_VERSION = 1
 PLAN_VERSION = 1
 VERSIONED_PACKAGES = ("curation", "pyarrow", "tokenizers", "fastokens", "numpy")
-INTERMEDIATE = ("staging", "curated", "work", "ids", "markers")
-OUTPUTS = ("shards", "removed", "quarantine", "tokenizer")
+# Markers first: once they are gone nothing can trust the rest, so a kill during cleanup leaves a
+# run that simply recomputes.
+INTERMEDIATE = ("markers", "staging", "curated", "work", "ids")
+# The files a run writes in each output folder: the only ones it ever deletes there.
+OUTPUT_FILES = {
+    "shards": ("shard-*.parquet",),
+    "removed": ("early-*.parquet", "late-*.parquet"),
+    "quarantine": ("part-*.parquet",),
+    "tokenizer": ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"),
+    "report": ("*.png",),
+}
 RESULT_FILES = ("manifest.json", "summary.json", "budget.json", "budget.md", "report.md", "report.html")
 
 
@@ -87,6 +102,7 @@ class RunPlan:
     inputs: tuple[str, ...]
     partitions: tuple[InputPartition, ...]
     publish_to: str | None = None  # an fsspec URL the finished outputs are copied to
+    notes: tuple[str, ...] = ()  # what the caller wants the run's summary to say (e.g. a demo model)
 
     @functools.cached_property
     def split(self) -> int:
@@ -120,14 +136,60 @@ class RunPlan:
         return self.output / "work" / stage
 
 
+def check_config(config: PipelineConfig) -> None:
+    """Everything about a config that can fail, checked before anything starts: every stage builds
+    with its parameters, their columns do not clash, and a given tokenizer loads and has the EOS token.
+
+    Raises:
+        CurationError: the first problem, in one line.
+    """
+    stages = [build_stage(s.name, s.params) for s in config.stages]
+    attributes = {f: pa.string() for f in config.input.keep_fields} | _union_columns(stages, "attributes")
+    _schema(SHARD_BASE_FIELDS, attributes)
+    _schema(REMOVED_BASE_FIELDS, _union_columns(stages, "removed_columns"))
+    check_given_tokenizer(config.tokenizer)
+
+
+def local_output(output_dir: str | Path, work_dir: str | Path | None = None) -> Path:
+    """The folder the steps write: ``output_dir``, or for a URL ``work_dir`` (default: a folder per
+    URL in the user cache)."""
+    if is_url(output_dir):
+        return Path(work_dir) if work_dir is not None else default_work_dir(str(output_dir))
+    return Path(output_dir)
+
+
+def claim_output(inputs: Sequence[str], output_dir: str | Path, work_dir: str | Path | None = None) -> Path:
+    """Check and claim the output before anything is written (see :mod:`curation.io.output`).
+
+    Returns the local folder the steps write to (:func:`local_output`).
+
+    Raises:
+        CurationError: the output is a file, overlaps an input, or is a non-empty folder (local or
+            at the URL) that no run of ours wrote. Nothing is changed then.
+    """
+    if is_url(output_dir):
+        check_remote_owner(str(output_dir))
+    out = local_output(output_dir, work_dir)
+    return owned.claim(out, [str(i) for i in inputs])
+
+
+@contextmanager
+def locked(inputs: Sequence[str], output_dir: str | Path, work_dir: str | Path | None = None) -> Iterator[Path]:
+    """Claim the output and hold its lock for a whole run: every runner's driver wraps its run in this."""
+    out = claim_output(inputs, output_dir, work_dir)
+    with owned.exclusive(out):
+        yield out
+
+
 def plan_run(inputs: Sequence[str], output_dir: str | Path, config: PipelineConfig | None = None,
-             fresh: bool = False, work_dir: str | Path | None = None) -> RunPlan:
-    """Resolve and partition the inputs and prepare ``output_dir``.
+             fresh: bool = False, work_dir: str | Path | None = None, notes: Sequence[str] = ()) -> RunPlan:
+    """Resolve and partition the inputs and prepare the output folder (claimed and locked by the
+    caller, see :func:`locked`).
 
     An interrupted run into the same folder with the same inputs is resumed (its finished steps are
-    kept and skipped); a folder holding anything else is emptied of pipeline outputs first.
-    ``output_dir`` may be an fsspec URL (``s3://bucket/out``): the steps then write to ``work_dir``
-    (default: a folder per URL in the user cache) and the outputs are published at the end.
+    kept and skipped); otherwise the files of an earlier run there are deleted first, and only
+    those. ``output_dir`` may be an fsspec URL (``s3://bucket/out``): the steps then write to
+    ``work_dir`` (default: a folder per URL in the user cache) and the outputs are published at the end.
 
     Raises:
         CurationError: an input that does not exist or has an unknown format (before any write).
@@ -136,23 +198,33 @@ def plan_run(inputs: Sequence[str], output_dir: str | Path, config: PipelineConf
     files = resolve_inputs(inputs)
     partitions = tuple(plan_partitions(files, config.input.partition_bytes))
     publish_to = str(output_dir) if is_url(output_dir) else None
-    out = Path(work_dir) if work_dir is not None else (default_work_dir(publish_to) if publish_to else Path(output_dir))
-    plan = RunPlan(out, config, tuple(str(i) for i in inputs), partitions, publish_to)
-    plan.schemas  # noqa: B018 - a column clash or bad stage parameter fails here, before any write
+    out = local_output(output_dir, work_dir)
+    check_config(config)  # before any write
+    plan = RunPlan(out, config, tuple(str(i) for i in inputs), partitions, publish_to, tuple(notes))
     identity = {"version": PLAN_VERSION, "partitions": [p.key() for p in partitions]}
     out.mkdir(parents=True, exist_ok=True)
-    previous = out / "plan.json"
-    same = previous.exists() and _read_json(previous).get("identity") == identity
-    if fresh or not same:
-        for sub in INTERMEDIATE + OUTPUTS:
-            shutil.rmtree(out / sub, ignore_errors=True)
+    remove_stale_tmp([out] + [out / sub for sub in INTERMEDIATE + tuple(OUTPUT_FILES)])
+    try:
+        same = read_json(out / "plan.json").get("identity") == identity
+    except (OSError, ValueError, AttributeError):  # none, or torn: start over
+        same = False
     # A run in progress must never look finished.
     for name in RESULT_FILES:
         (out / name).unlink(missing_ok=True)
-    _write_json(out / "plan.json", {"identity": identity, "partitions": [
+    if fresh or not same:
+        remove_run_files(out)
+    write_json(out / "plan.json", {"identity": identity, "partitions": [
         {"index": p.index, "bytes": p.nbytes, "files": p.identity["files"]} for p in partitions]})
-    (out / "config.json").write_text(config.to_json())
+    write_atomic(out / "config.json", lambda fh: fh.write(config.to_json().encode()))
     return plan
+
+
+def remove_run_files(out: Path) -> None:
+    """Delete what a run wrote in ``out`` (intermediates, then outputs), nothing else."""
+    for sub in INTERMEDIATE:
+        owned.remove_tree(out / sub)
+    for sub, patterns in OUTPUT_FILES.items():
+        owned.remove_files(out / sub, patterns)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -173,16 +245,17 @@ def curate_partition(plan: RunPlan, index: int, skip: Sequence[int] = ()) -> dic
     key = _key("curate", part.key(), cfg.input, plan.early_specs, cfg.output, sorted(skip))
     if (done := _done(plan.marker("curate", index), key)) is not None:
         return done
+    _forget(plan.marker("curate", index))
     out = plan.output
     schemas = plan.schemas
     name = f"part-{index:05d}"
     for sub, prefix in (("staging", name), ("removed", f"early-{index:05d}"), ("quarantine", name)):
-        for old in (out / sub).glob(f"{prefix}-*"):
-            old.unlink()
+        owned.remove_files(out / sub, [f"{prefix}-*.parquet"])
     staging = RollingParquetWriter(out / "staging", name, schemas["staging"], compression_level=1)
     removed = RollingParquetWriter(out / "removed", f"early-{index:05d}", schemas["removed"])
     quarantine = RollingParquetWriter(out / "quarantine", name, QUARANTINE_SCHEMA)
     stages = _cached_stages(plan.early_specs, ())
+    guard = TextGuard.for_plan(plan)
     stats = [StageStats("read", bytes_in=None)] + [StageStats(s.name) for s in stages]
     reasons: Counter[str] = Counter()
     reader = DocumentReader(cfg.input, skip)
@@ -196,24 +269,26 @@ def curate_partition(plan: RunPlan, index: int, skip: Sequence[int] = ()) -> dic
                 if batch is None:
                     break
                 if batch.quarantined:
-                    quarantine.write(_quarantine_table(batch.quarantined), sum(r.raw_bytes for r in batch.quarantined))
+                    quarantine.write(_quarantine_table(guard.quarantine(batch.quarantined)),
+                                     sum(r.raw_bytes for r in batch.quarantined))
                     reasons.update(r.reason for r in batch.quarantined)
                 nbytes = utf8_bytes([d.text for d in batch.docs])
                 stats[0].docs_in += len(batch.docs) + len(batch.quarantined)
                 stats[0].docs_out += len(batch.docs)
                 stats[0].bytes_out += nbytes
                 docs, nbytes, steps = run_chain(stages, batch.docs, nbytes)
-                _record(stats[1:], steps, removed, schemas["removed"], cfg.output.keep_removed_text)
+                _record(stats[1:], steps, removed, schemas["removed"], guard)
                 staging.write(_docs_table(docs, schemas["staging"]), nbytes)
     except BaseException:
         for writer in (staging, removed, quarantine):
             writer.abort()
         raise
-    save_npy(out / "ids" / f"{name}.npy", np.array(reader.id_hashes, dtype=np.uint64))
+    ids = out / "ids" / f"{name}.npy"
+    write_atomic(ids, lambda fh: np.save(fh, np.array(reader.id_hashes, dtype=np.uint64), allow_pickle=False))
     outcome = {"key": key, "index": index, "stats": [s.to_dict() for s in stats], "quarantined": dict(reasons),
                "staging": _infos(staging.close()), "removed": _infos(removed.close()),
-               "quarantine": _infos(quarantine.close())}
-    _write_json(plan.marker("curate", index), outcome)
+               "quarantine": _infos(quarantine.close()), "files": [_file_record(ids)]}
+    write_json(plan.marker("curate", index), outcome)
     return outcome
 
 
@@ -253,13 +328,15 @@ def fit_stage(plan: RunPlan, position: int, curated: Sequence[dict[str, Any]], m
     marker = plan.marker(f"fit-{stage.name}")
     if (done := _done(marker, key)) is not None:
         return done
+    _forget(marker)
     workdir = plan.workdir(stage.name)
-    shutil.rmtree(workdir, ignore_errors=True)  # files of another input or config must not mix in
+    owned.remove_tree(workdir)  # files of another input or config must not mix in
     t0 = time.perf_counter()
     counters = stage.fit([Path(f["path"]) for c in curated for f in c["staging"]], workdir, map_fn) or {}
     outcome = {"key": key, "stage": stage.name, "position": position, "counters": counters,
-               "seconds": time.perf_counter() - t0}
-    _write_json(marker, outcome)
+               "seconds": time.perf_counter() - t0,
+               "files": [_file_record(p) for p in sorted(workdir.iterdir()) if p.is_file()]}
+    write_json(marker, outcome)
     return outcome
 
 
@@ -269,15 +346,16 @@ def late_partition(plan: RunPlan, index: int, early: dict[str, Any], fits: Seque
     key = _key("late", early["key"], [f["key"] for f in fits], plan.late_specs, cfg.output)
     if (done := _done(plan.marker("late", index), key)) is not None:
         return done
+    _forget(plan.marker("late", index))
     out = plan.output
     schemas = plan.schemas
     name = f"part-{index:05d}"
     for sub, prefix in (("curated", name), ("removed", f"late-{index:05d}")):
-        for old in (out / sub).glob(f"{prefix}-*"):
-            old.unlink()
+        owned.remove_files(out / sub, [f"{prefix}-*.parquet"])
     stages = _cached_stages(plan.late_specs, tuple(f["key"] for f in fits),
                             {f["stage"]: plan.workdir(f["stage"]) for f in fits})
     stats = [StageStats(s.name) for s in stages]
+    guard = TextGuard.for_plan(plan)
     curated = RollingParquetWriter(out / "curated", name, schemas["staging"], compression_level=1)
     removed = RollingParquetWriter(out / "removed", f"late-{index:05d}", schemas["removed"])
     files = [FileInfo(Path(f["path"]), f["rows"], 0, f["text_bytes"], 0, "") for f in early["staging"]]
@@ -285,7 +363,7 @@ def late_partition(plan: RunPlan, index: int, early: dict[str, Any], fits: Seque
         for batch in _iter_parquet(files, schemas["staging"].names, cfg.input.batch_size):
             table = pa.Table.from_batches([batch])
             docs, nbytes, steps = run_chain(stages, _table_docs(table), utf8_bytes(table.column("text").to_pylist()))
-            _record(stats, steps, removed, schemas["removed"], cfg.output.keep_removed_text)
+            _record(stats, steps, removed, schemas["removed"], guard)
             curated.write(_docs_table(docs, schemas["staging"]), nbytes)
     except BaseException:
         curated.abort()
@@ -293,7 +371,7 @@ def late_partition(plan: RunPlan, index: int, early: dict[str, Any], fits: Seque
         raise
     outcome = {"key": key, "index": index, "stats": [s.to_dict() for s in stats],
                "staging": _infos(curated.close()), "removed": _infos(removed.close())}
-    _write_json(plan.marker("late", index), outcome)
+    write_json(plan.marker("late", index), outcome)
     return outcome
 
 
@@ -309,8 +387,10 @@ def tokenizer_step(plan: RunPlan, final: Sequence[dict[str, Any]]) -> dict[str, 
     key = _key("tokenizer", [f["key"] for f in final], cfg, given)
     directory = plan.output / "tokenizer"
     marker = plan.marker("tokenizer")
-    if (done := _done(marker, key)) is not None and (directory / "tokenizer.json").exists():
+    if (done := _done(marker, key)) is not None:
         return done
+    _forget(marker)
+    owned.remove_files(directory, OUTPUT_FILES["tokenizer"])
     t0 = time.perf_counter()
     files = _final_files(final)
     split = SampleSplit.for_corpus(cfg, sum(f.text_bytes for f in files))
@@ -318,9 +398,10 @@ def tokenizer_step(plan: RunPlan, final: Sequence[dict[str, Any]]) -> dict[str, 
     info: dict[str, Any]
     if cfg.path:
         tokenizer = load_tokenizer(cfg.path)
-        directory.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(cfg.path, directory / "tokenizer.json")
-        info = {"source": f"given ({cfg.path})"}
+        data = Path(cfg.path).read_bytes()
+        write_atomic(directory / "tokenizer.json", lambda fh: fh.write(data))
+        write_transformers_config(directory, cfg)
+        info = {"source": "given", "given_sha256": hashlib.sha256(data).hexdigest()}
     else:
         trained = {"documents": 0, "bytes": 0}
 
@@ -334,7 +415,7 @@ def tokenizer_step(plan: RunPlan, final: Sequence[dict[str, Any]]) -> dict[str, 
         tokenizer = train_tokenizer(sample(), cfg)
         save_tokenizer(tokenizer, directory, cfg)
         info = {"source": "trained", "train_documents": trained["documents"], "train_bytes": trained["bytes"],
-                "train_fraction": round(split.train_fraction, 6)}
+                "train_fraction": round(split.train_fraction, 6), "vocab_note": vocab_shortfall_note(tokenizer, cfg)}
     path = directory / "tokenizer.json"
     counter = TokenCounter(path, backend=cfg.counter)
     holdout = list(iter_holdout(((i, t) for ids, texts in _texts(files, batch_rows) for i, t in zip(ids, texts)),
@@ -350,8 +431,9 @@ def tokenizer_step(plan: RunPlan, final: Sequence[dict[str, Any]]) -> dict[str, 
         "holdout_documents": len(holdout),
         "holdout_bytes_per_token": round(utf8_bytes(holdout) / holdout_tokens, 4) if holdout_tokens else None,
         "seconds": round(time.perf_counter() - t0, 3),
+        "files": [_file_record(p) for p in sorted(directory.iterdir()) if p.is_file()],
     }
-    _write_json(marker, info)
+    write_json(marker, info)
     return info
 
 
@@ -365,8 +447,9 @@ def write_shards(plan: RunPlan, final: Sequence[dict[str, Any]], removed: Sequen
     marker = plan.marker("shards")
     if (done := _done(marker, key)) is not None:
         return done
+    _forget(marker)
     t0 = time.perf_counter()
-    shutil.rmtree(plan.output / "shards", ignore_errors=True)
+    owned.remove_files(plan.output / "shards", OUTPUT_FILES["shards"])
     counter = TokenCounter(plan.output / "tokenizer" / "tokenizer.json", backend=cfg.tokenizer.counter)
     schema = plan.schemas["shard"]
     writer = RollingParquetWriter(
@@ -391,7 +474,7 @@ def write_shards(plan: RunPlan, final: Sequence[dict[str, Any]], removed: Sequen
         bar.close()
     shards = writer.close()
     dropped: Counter[str] = Counter()
-    if cfg.output.keep_removed_text:
+    if cfg.output.removed_text != "none":
         removed_files = [FileInfo(Path(f["path"]), 0, 0, 0, 0, "") for r in removed for f in r["removed"]]
         for batch in _iter_parquet(removed_files, ["stage", "text"], cfg.input.batch_size):
             counts = counter.count(batch.column("text").to_pylist())
@@ -399,7 +482,7 @@ def write_shards(plan: RunPlan, final: Sequence[dict[str, Any]], removed: Sequen
                 dropped[stage] += n
     outcome = {"key": key, "shards": _infos(shards), "tokens_dropped": dict(dropped),
                "seconds": time.perf_counter() - t0}
-    _write_json(marker, outcome)
+    write_json(marker, outcome)
     return outcome
 
 
@@ -423,16 +506,16 @@ def finalize(plan: RunPlan, early: Sequence[dict[str, Any]], fits: Sequence[dict
         total = stats[1 + fit["position"]]
         total.seconds += fit["seconds"]
         total.add_counters(Counter(fit["counters"]))
+    counted = plan.config.output.removed_text != "none"
     for total in stats[1:]:
-        total.tokens_dropped = shards["tokens_dropped"].get(total.stage, 0) if plan.config.output.keep_removed_text \
-            else None
+        total.tokens_dropped = shards["tokens_dropped"].get(total.stage, 0) if counted else None
     infos = [_info(s) for s in shards["shards"]]
     stats[-1].tokens_out = sum(s.tokens for s in infos)
     manifest = _manifest(plan, infos, tokenizer)
-    _write_json(out / "manifest.json", manifest)
     budget = budget_report(manifest["total_tokens"])
-    _write_json(out / "budget.json", budget)
-    (out / "budget.md").write_text(render_budget_markdown(budget))
+    write_json(out / "budget.json", budget)
+    write_atomic(out / "budget.md", lambda fh: fh.write(render_budget_markdown(budget).encode()))
+    steps = [o for o in (*early, *fits, *late, tokenizer, shards)]
     summary = {
         "inputs": list(plan.inputs),
         "partitions": len(plan.partitions),
@@ -440,18 +523,69 @@ def finalize(plan: RunPlan, early: Sequence[dict[str, Any]], fits: Sequence[dict
         "quarantined": dict(sorted(reasons.items())),
         "total_documents": manifest["total_documents"],
         "total_tokens": manifest["total_tokens"],
-        "tokenizer": {k: v for k, v in tokenizer.items() if k != "key"},
+        "tokenizer": {k: v for k, v in tokenizer.items() if k not in ("key", "files", "resumed")},
+        "resumed_steps": [_step_name(o) for o in steps if o.get("resumed")],
+        "notes": list(plan.notes) + run_notes(plan, tokenizer),
         "seconds": round(seconds, 3),
     }
-    _write_json(out / "summary.json", summary)
-    result = RunResult(out, manifest, summary, stats, reasons)
-    write_report(result, budget)
+    write_json(out / "summary.json", summary)
+    result = RunResult(out, manifest, summary, stats, reasons, published_to=plan.publish_to)
+    result.report_markdown = write_report(result, budget)
+    # Last: a reader that sees the manifest sees every file it lists.
+    write_json(out / "manifest.json", manifest)
     if plan.publish_to:
-        publish(out, plan.publish_to, skip=INTERMEDIATE)
+        publish(out, plan.publish_to, output_files(plan, early, late, manifest))
     if not keep_intermediate:
-        for sub in INTERMEDIATE:
-            shutil.rmtree(out / sub, ignore_errors=True)
+        for sub in INTERMEDIATE:  # markers first (see INTERMEDIATE)
+            owned.remove_tree(out / sub)
+        if plan.publish_to:
+            # The URL holds the outputs now; the local copy was only the steps' workspace.
+            remove_run_files(out)
+            for name in (*RESULT_FILES, "config.json", "plan.json", owned.OWNER_FILE, owned.LOCK_FILE):
+                (out / name).unlink(missing_ok=True)
+            with contextlib.suppress(OSError):  # not empty: something not ours is in it
+                out.rmdir()
     return result
+
+
+def output_files(plan: RunPlan, early: Sequence[dict[str, Any]], late: Sequence[dict[str, Any]],
+                 manifest: dict[str, Any]) -> list[str]:
+    """Every output file of the run, relative to its folder (what publishing uploads)."""
+    out = plan.output
+    listed = [s["path"] for s in manifest["shards"]]
+    for outcome in (*early, *late):
+        for name in ("removed", "quarantine"):
+            listed += [Path(f["path"]).relative_to(out).as_posix() for f in outcome.get(name, [])]
+    for sub in ("tokenizer", "report"):
+        listed += [p.relative_to(out).as_posix() for p in sorted((out / sub).glob("*")) if p.is_file()
+                   and not p.name.startswith(".")]
+    listed += [name for name in (*RESULT_FILES, "config.json", "plan.json") if (out / name).is_file()]
+    return listed
+
+
+# Corpus-level stages every preset keeps (config.PRESETS), and what their absence means.
+CORPUS_STAGES = {"dedup": "not deduplicated", "pii": "not PII-redacted"}
+
+
+def run_notes(plan: RunPlan, tokenizer: dict[str, Any]) -> list[str]:
+    """What a user should know about this run that no error stopped: one line each."""
+    notes = []
+    names = {s.name for s in plan.config.stages}
+    missing = [name for name in CORPUS_STAGES if name not in names]
+    if missing:
+        notes.append(f"the config removed {' and '.join(missing)} from the chain: the shards are "
+                     + " and ".join(CORPUS_STAGES[m] for m in missing))
+    if tokenizer.get("vocab_note"):
+        notes.append(tokenizer["vocab_note"])
+    return notes
+
+
+def _step_name(outcome: dict[str, Any]) -> str:
+    if "stage" in outcome:
+        return f"fit-{outcome['stage']}"
+    if "index" in outcome:
+        return f"{'filter' if 'quarantine' in outcome else 'late'}-{outcome['index']:05d}"
+    return "tokenizer" if "vocab_size" in outcome else "shards"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -483,20 +617,43 @@ def execute(plan: RunPlan, map_fn: MapFn = map, progress: bool = False, keep_int
     if plan.late_specs:
         late = list(map_fn(_late_task, [(plan, i, early[i], fits) for i in indices]))
         final = late
-        check_survivors(plan, late)
+        check_survivors(plan, early, late)
     tokenizer = tokenizer_step(plan, final)
     shards = write_shards(plan, final, early + late, tokenizer, progress)
     return finalize(plan, early, fits, late, tokenizer, shards, time.perf_counter() - started, keep_intermediate)
 
 
-def check_survivors(plan: RunPlan, outcomes: Sequence[dict[str, Any]]) -> None:
-    """Fail with the funnel when no document is left to shard."""
-    if any(f["rows"] for o in outcomes for f in o["staging"]):
+def check_survivors(plan: RunPlan, early: Sequence[dict[str, Any]], final: Sequence[dict[str, Any]] | None = None
+                    ) -> None:
+    """Fail with a one-line account when no document is left to shard.
+
+    Args:
+        early: every partition's pass-1 outcome (reads and quarantine); ``final`` the last pass's.
+    """
+    final = early if final is None else final
+    if any(f["rows"] for o in final for f in o["staging"]):
         return
-    read = sum(o["stats"][0]["docs_out"] for o in outcomes if o["stats"] and o["stats"][0]["stage"] == "read")
-    quarantined = sum(sum(o.get("quarantined", {}).values()) for o in outcomes)
-    raise CurationError(f"no documents to shard: {read:,} read, {quarantined:,} quarantined, every other one "
-                        f"dropped by the stages (see {plan.output / 'removed'})")
+    read = sum(o["stats"][0]["docs_in"] for o in early)
+    quarantined: Counter[str] = Counter()
+    dropped: Counter[str] = Counter()
+    for o in early:
+        quarantined.update(o["quarantined"])
+    for o in (*early, *(final if final is not early else ())):
+        for st in o["stats"]:
+            if st["stage"] != "read":
+                dropped.update({f"{st['stage']}/{r}": n for r, n in st["reasons"].items()})
+    parts = [f"no documents to shard: {read:,} records read"]
+    if quarantined:
+        parts.append(f"{sum(quarantined.values()):,} quarantined ({_top(quarantined)}; see {plan.output / 'quarantine'})")
+    if dropped:
+        parts.append(f"{sum(dropped.values()):,} dropped by the stages ({_top(dropped)}; see {plan.output / 'removed'})")
+    raise CurationError("; ".join(parts))
+
+
+def _top(counts: Counter[str], n: int = 3) -> str:
+    ranked = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+    shown = ", ".join(f"{k} {v:,}" for k, v in ranked[:n])
+    return shown + (", ..." if len(counts) > n else "")
 
 
 def _curate_with_skip(args: tuple[RunPlan, int, list[int]]) -> dict[str, Any]:
@@ -509,7 +666,8 @@ def _late_task(args: tuple[RunPlan, int, dict[str, Any], list[dict[str, Any]]]) 
 
 def run(inputs: list[str], output_dir: str | Path, config: PipelineConfig | None = None,
         progress: bool | None = None, workers: int = 1, fresh: bool = False,
-        keep_intermediate: bool = False, work_dir: str | Path | None = None) -> RunResult:
+        keep_intermediate: bool = False, work_dir: str | Path | None = None, notes: Sequence[str] = ()
+        ) -> RunResult:
     """Run the whole pipeline in this process (``workers=1``) or a local process pool.
 
     Args:
@@ -525,11 +683,12 @@ def run(inputs: list[str], output_dir: str | Path, config: PipelineConfig | None
     started = time.perf_counter()
     if progress is None:
         progress = sys.stderr.isatty()
-    plan = plan_run(inputs, output_dir, config, fresh, work_dir)
-    if workers == 1 or len(plan.partitions) == 1:
-        return execute(plan, map, progress, keep_intermediate, started)
-    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-        return execute(plan, pool.map, progress, keep_intermediate, started)
+    with locked(inputs, output_dir, work_dir):
+        plan = plan_run(inputs, output_dir, config, fresh, work_dir, notes)
+        if workers == 1 or len(plan.partitions) == 1:
+            return execute(plan, map, progress, keep_intermediate, started)
+        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+            return execute(plan, pool.map, progress, keep_intermediate, started)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -564,11 +723,12 @@ def run_chain(stages: list[Stage], docs: list[Document], nbytes: int) -> tuple[l
 
 
 def _record(stats: list[StageStats], steps: list[StepRecord], removed: RollingParquetWriter, schema: pa.Schema,
-            keep_text: bool) -> None:
+            guard: TextGuard) -> None:
     for stage_stats, step in zip(stats, steps):
         stage_stats.add_step(step)
         if step.dropped:
-            removed.write(_removed_table(step.dropped, schema, keep_text), utf8_bytes([d.doc.text for d in step.dropped]))
+            texts = guard.removed(step.dropped)
+            removed.write(_removed_table(step.dropped, texts, schema), utf8_bytes([t or "" for t in texts]))
 
 
 # Built stages, per process: loading models (classifier, Presidio) once per worker rather than once
@@ -591,6 +751,49 @@ def _cached_stages(specs: list[StageSpec], fit_keys: tuple[str, ...], workdirs: 
 
 
 @dataclass
+class TextGuard:
+    """Text written outside the shards (removed/, quarantine/), as ``config.output`` asks:
+    redacted with the chain's ``pii`` stage (its defaults when the chain has none), raw, or none."""
+
+    removed_policy: str
+    quarantine_policy: str
+    pii_params: dict[str, Any]
+
+    @classmethod
+    def for_plan(cls, plan: RunPlan) -> TextGuard:
+        spec = next((s for s in plan.config.stages if s.name == "pii"), None)
+        out = plan.config.output
+        return cls(out.removed_text, out.quarantine_text, dict(spec.params) if spec else {})
+
+    def _redact(self, texts: list[str]) -> list[str]:
+        if not texts:
+            return texts
+        redactor = _cached_stages([StageSpec(name="pii", params=self.pii_params)], ("guard",))[0]
+        return redactor.redact_texts(texts)  # type: ignore[attr-defined]
+
+    def removed(self, dropped: list[Dropped]) -> list[str | None]:
+        if self.removed_policy == "none":
+            return [None] * len(dropped)
+        texts = [d.doc.text for d in dropped]
+        if self.removed_policy == "raw":
+            return texts
+        # The pii stage's own drops (pii_density) already carry the redacted text.
+        todo = [i for i, d in enumerate(dropped) if d.stage != "pii"]
+        for i, text in zip(todo, self._redact([texts[i] for i in todo])):
+            texts[i] = text
+        return texts
+
+    def quarantine(self, records: list[QuarantineRecord]) -> list[QuarantineRecord]:
+        if self.quarantine_policy == "raw":
+            return records
+        if self.quarantine_policy == "none":
+            return [dataclasses.replace(r, raw_preview="") for r in records]
+        redacted = self._redact([t for r in records for t in (r.raw_preview, r.detail)])
+        return [dataclasses.replace(r, raw_preview=redacted[2 * i], detail=redacted[2 * i + 1])
+                for i, r in enumerate(records)]
+
+
+@dataclass
 class RunResult:
     """What a run produced; ``summary`` is what ``DIR/summary.json`` holds."""
 
@@ -599,6 +802,8 @@ class RunResult:
     summary: dict[str, Any]
     stages: list[StageStats] = field(default_factory=list)
     quarantine_reasons: Counter[str] = field(default_factory=Counter)
+    published_to: str | None = None  # the output URL, when the outputs were published there
+    report_markdown: str = ""  # report.md's text; its plots are linked as report/NAME.png
 
     def report(self) -> str:
         """The end-of-run text for a terminal."""
@@ -616,9 +821,19 @@ class RunResult:
             f"shards: {len(self.manifest['shards'])}   wall: {s['seconds']:.1f} s",
             f"tokenizer: {tok['source']}, vocab {tok['vocab_size']:,}, counter {tok['counter']}"
             + (f", {bpt:.3f} bytes/token on {tok['holdout_documents']:,} held-out docs" if bpt else ""),
-            f"output: {self.output_dir}",
+            f"output: {self.published_to or self.output_dir}",
         ]
+        if s.get("resumed_steps"):
+            lines.append(f"resumed: {len(s['resumed_steps'])} finished steps of an interrupted run were kept "
+                         f"({_brief(s['resumed_steps'])})")
+        lines += [f"note: {n}" for n in s.get("notes", [])]
         return "\n".join(lines)
+
+
+def _brief(names: list[str]) -> str:
+    """``filter-00000, filter-00001, fit-dedup`` as ``filter x2, fit-dedup``."""
+    kinds = Counter(n.rsplit("-", 1)[0] if n.rsplit("-", 1)[-1].isdigit() else n for n in names)
+    return ", ".join(k if n == 1 else f"{k} x{n}" for k, n in kinds.items())
 
 
 def _key(*parts: Any) -> str:
@@ -632,16 +847,27 @@ def _key(*parts: Any) -> str:
 
 
 def _done(marker: Path, key: str) -> dict[str, Any] | None:
-    """The marker's outcome if the step finished with this key and its files are all there."""
-    if not marker.exists():
+    """The marker's outcome if the step finished with this key and every file it lists is still
+    the one it wrote (size and sha256); None for a missing, torn or stale marker."""
+    try:
+        outcome = read_json(marker)
+    except (OSError, ValueError):  # missing, or torn by a crash: not done
         return None
-    outcome = _read_json(marker)
-    if outcome.get("key") != key:
+    if not isinstance(outcome, dict) or outcome.get("key") != key:
         return None
-    listed = [f for name in ("staging", "removed", "quarantine", "shards") for f in outcome.get(name, [])]
-    if not all(Path(f["path"]).exists() for f in listed):
+    listed = [f for name in ("staging", "removed", "quarantine", "shards", "files") for f in outcome.get(name, [])]
+    if not all(matches_record(Path(f["path"]), f.get("bytes"), f.get("sha256")) for f in listed):
         return None
-    return outcome
+    return outcome | {"resumed": True}
+
+
+def _forget(marker: Path) -> None:
+    """Before a step rewrites its files: its old marker must never vouch for the new ones."""
+    marker.unlink(missing_ok=True)
+
+
+def _file_record(path: Path) -> dict[str, Any]:
+    return {"path": str(path), "bytes": path.stat().st_size, "sha256": sha256_file(path)}
 
 
 def _infos(files: list[FileInfo]) -> list[dict[str, Any]]:
@@ -716,11 +942,11 @@ def _table_docs(table: pa.Table) -> list[Document]:
     return [Document(ids[i], texts[i], sources[i], {k: v[i] for k, v in columns.items()}) for i in range(len(ids))]
 
 
-def _removed_table(dropped: list[Dropped], schema: pa.Schema, keep_text: bool) -> pa.Table:
+def _removed_table(dropped: list[Dropped], texts: list[str | None], schema: pa.Schema) -> pa.Table:
     columns: dict[str, list[Any]] = {
         "id": [d.doc.id for d in dropped], "source": [d.doc.source for d in dropped],
         "stage": [d.stage for d in dropped], "reason": [d.reason for d in dropped],
-        "text": [d.doc.text if keep_text else None for d in dropped],
+        "text": texts,
     }
     for name in schema.names:
         if name not in columns:
@@ -747,14 +973,3 @@ def package_versions() -> dict[str, str]:
         except metadata.PackageNotFoundError:
             versions[name] = "not installed"
     return versions
-
-
-def _read_json(path: Path) -> dict[str, Any]:
-    return json.loads(Path(path).read_text())
-
-
-def _write_json(path: Path, data: dict[str, Any]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
-    tmp.replace(path)

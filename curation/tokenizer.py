@@ -27,6 +27,7 @@ from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 
 from curation.config import TokenizerConfig
 from curation.errors import CurationError
+from curation.io.files import write_text
 
 log = logging.getLogger(__name__)
 
@@ -121,11 +122,16 @@ def save_tokenizer(tokenizer: Tokenizer, directory: Path, config: TokenizerConfi
     """Write ``tokenizer.json`` plus the small config files ``transformers`` loads it with."""
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / "tokenizer.json"
-    tmp = path.with_suffix(".json.tmp")
-    tokenizer.save(str(tmp))
-    tmp.replace(path)
+    write_text(path, tokenizer.to_str(pretty=True))  # the bytes Tokenizer.save writes
+    write_transformers_config(directory, config)
+    return path
+
+
+def write_transformers_config(directory: Path, config: TokenizerConfig) -> None:
+    """``tokenizer_config.json`` for ``AutoTokenizer``: the EOS, and the special-token policy above
+    (a literal special-token string in text is text), for trained and given tokenizers alike."""
     eos = config.special_tokens[0] if config.special_tokens else None
-    (directory / "tokenizer_config.json").write_text(json.dumps({
+    write_text(directory / "tokenizer_config.json", json.dumps({
         "tokenizer_class": "PreTrainedTokenizerFast",
         "eos_token": eos,
         "bos_token": eos,
@@ -134,7 +140,21 @@ def save_tokenizer(tokenizer: Tokenizer, directory: Path, config: TokenizerConfi
         "clean_up_tokenization_spaces": False,
         "split_special_tokens": True,  # the special-token policy above, for transformers users
     }, indent=2) + "\n")
-    return path
+
+
+def check_given_tokenizer(config: TokenizerConfig) -> None:
+    """A given ``tokenizer.json`` must load and hold the configured EOS token (before a run starts).
+
+    Raises:
+        CurationError: it does not load, or lacks ``special_tokens[0]``.
+    """
+    if not config.path:
+        return
+    tokenizer = load_tokenizer(config.path)
+    eos = config.special_tokens[0] if config.special_tokens else None
+    if eos is not None and tokenizer.token_to_id(eos) is None:
+        raise CurationError(f"the tokenizer {config.path} has no token {eos!r}: set tokenizer.special_tokens to "
+                            "its end-of-text token first (e.g. ['</s>'])")
 
 
 def load_tokenizer(path: str | Path) -> Tokenizer:

@@ -15,9 +15,12 @@ MESSY = ROOT / "sample_data" / "messy.jsonl"
 
 
 def small_config(**overrides) -> PipelineConfig:
-    """The length-only chain with a smaller vocabulary: runner tests stay a few seconds. The quality
-    chain has its own tests (test_quality.py) and the CLI test runs the default preset."""
-    data = {"preset": "minimal", "tokenizer": {"vocab_size": 4000}}
+    """The length-only chain (no dedup or PII) with a smaller vocabulary: runner tests stay a few
+    seconds. The quality chain has its own tests (test_quality.py), and the CLI and preset tests run
+    whole presets. A ``preset`` override gives that preset's whole chain."""
+    data = {"stages": ["length"], "tokenizer": {"vocab_size": 4000}}
+    if "preset" in overrides:
+        data.pop("stages")
     for key, value in overrides.items():
         data[key] = {**data.get(key, {}), **value} if isinstance(value, dict) else value
     return PipelineConfig.model_validate(data)

@@ -1,18 +1,19 @@
 """Atomic, rolling Parquet writers.
 
-Every file is written under a ``.tmp`` name and renamed only when complete, so a crash never
-leaves a partial file under a final name (DataTrove's weak spot, STYLE.md).
+Every file is written under a temporary name (:func:`curation.io.files.tmp_path`) and renamed only
+when complete, so a crash never leaves a partial file under a final name (DataTrove's weak spot,
+STYLE.md).
 """
 
 from __future__ import annotations
 
-import hashlib
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+
+from curation.io.files import replace_synced, sha256_file, tmp_path
 
 
 @dataclass(slots=True)
@@ -25,14 +26,6 @@ class FileInfo:
     text_bytes: int
     file_bytes: int
     sha256: str
-
-
-def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 class RollingParquetWriter:
@@ -107,8 +100,7 @@ class RollingParquetWriter:
         table = pa.concat_tables(self._pending).cast(self.schema).combine_chunks()
         if self._writer is None:
             self.directory.mkdir(parents=True, exist_ok=True)
-            final = self._final_path(len(self.files))
-            self._tmp = final.with_name(final.name + ".tmp")
+            self._tmp = tmp_path(self._final_path(len(self.files)))
             self._writer = pq.ParquetWriter(
                 self._tmp, self.schema, compression=self.compression, compression_level=self.compression_level,
             )
@@ -123,9 +115,7 @@ class RollingParquetWriter:
         self._writer = None
         final = self._final_path(len(self.files))
         assert self._tmp is not None
-        with open(self._tmp, "rb+") as fh:
-            os.fsync(fh.fileno())
-        os.replace(self._tmp, final)
+        replace_synced(self._tmp, final)
         self.files.append(FileInfo(final, self._rows, self._tokens, self._text_bytes, final.stat().st_size,
                                    sha256_file(final)))
         self._tmp = None

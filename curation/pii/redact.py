@@ -356,15 +356,35 @@ class PIIRedactor(Stage):
         out.append(text[pos:])
         return "".join(out)
 
+    def redact_texts(self, texts: list[str]) -> list[str]:
+        """``texts`` as the stage would ship them (for copies kept outside the shards)."""
+        return [self.redact(t, d) for t, d in zip(texts, self.detect(texts))]
+
+    def _redact_fields(self, batch: list[Document], counters: Counter[str]) -> list[tuple[str, dict[str, Any]]]:
+        """Each document's ``source`` and string attributes (the input's ``keep_fields``, e.g. a URL
+        with credentials), redacted like the text."""
+        values = [v for doc in batch for v in (doc.source, *doc.attributes.values()) if isinstance(v, str) and v]
+        redacted = iter(self.redact_texts(values))
+        out = []
+        for doc in batch:
+            source = next(redacted) if isinstance(doc.source, str) and doc.source else doc.source
+            attributes = {k: next(redacted) if isinstance(v, str) and v else v for k, v in doc.attributes.items()}
+            changed = (source != doc.source) + sum(attributes[k] != v for k, v in doc.attributes.items())
+            if changed:
+                counters["pii/fields_redacted"] += changed
+            out.append((source, attributes))
+        return out
+
     def process(self, batch: list[Document]) -> StageResult:
         kept: list[Document] = []
         dropped: list[Dropped] = []
         counters: Counter[str] = Counter()
-        for doc, detections in zip(batch, self.detect([d.text for d in batch])):
+        fields = self._redact_fields(batch, counters)
+        for doc, detections, (source, attributes) in zip(batch, self.detect([d.text for d in batch]), fields):
             counts = Counter(d.entity for d in detections)
             text = self.redact(doc.text, detections)
-            out = dataclasses.replace(doc, text=text, attributes={**doc.attributes,
-                                                                   "pii_counts": dict(sorted(counts.items()))})
+            out = dataclasses.replace(doc, text=text, source=source,
+                                      attributes={**attributes, "pii_counts": dict(sorted(counts.items()))})
             if detections:
                 counters["pii/docs_redacted"] += 1
                 counters.update({f"pii/{e}": n for e, n in counts.items()})
