@@ -130,7 +130,7 @@ _worker_stages: list = []
 
 
 def _init_worker(specs: list[tuple[str, dict[str, Any]]]) -> None:
-    from curation.stage import build_stage
+    from curation.registry import build_stage
 
     _worker_stages[:] = [build_stage(name, params) for name, params in specs]
 

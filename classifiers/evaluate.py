@@ -19,7 +19,7 @@ import numpy as np
 from classifiers.train import TrainingData, train_classifiers
 from curation.config import PRESETS, StageSpec
 from curation.document import Document
-from curation.stage import build_stage
+from curation.registry import build_stage
 from curation.tokenizer import hash_unit
 
 

@@ -7,8 +7,9 @@ import functools
 import logging
 import os
 import sys
-from pathlib import Path
 from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from curation.errors import CurationError
@@ -70,33 +71,35 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--no-progress", action="store_true", help="no progress bars even on a terminal")
     run.add_argument("--quiet", "-q", action="store_true", help="print nothing but errors")
     one_line_errors(run)
-    train = sub.add_parser(
-        "train-classifier", help="train the quality classifiers (fastText and a linear baseline)",
-        description="Train a fastText (word bigrams, DCLM-style) and a scikit-learn linear quality classifier on "
-                    "high-quality positives vs raw/junk negatives, evaluate both on a held-out split, and write "
-                    "the models with JSON cards and MODEL_CARD.md. Use the model in a run with "
-                    "stages: [..., {quality_classifier: {model: DIR/fasttext.bin}}, quality_threshold].",
-    )
-    train.add_argument("--positives", nargs="*", default=[], metavar="PATH", help="high-quality text (any input format)")
-    train.add_argument("--negatives", nargs="*", default=[], metavar="PATH", help="raw or junk text")
-    train.add_argument("--labelled", nargs="*", default=[], metavar="PATH",
-                       help="or files with a label field (e.g. sample_data/corpus.jsonl.gz)")
-    train.add_argument("--label-field", default="label", help="label field of --labelled files (default: label)")
-    train.add_argument("--positive-label", default="human", help="label value of positives (default: human)")
-    train.add_argument("--holdout", type=float, default=0.2, help="held-out fraction (default: 0.2)")
-    train.add_argument("--output", "-o", required=True, metavar="DIR", help="where models and cards are written")
-    one_line_errors(train)
+    stages = sub.add_parser("stages", help="list every stage with its parameters, defaults and their sources",
+                            description="Every built-in stage: what it does, its parameters, their defaults and "
+                                        "where those come from; name stages to see only those.")
+    stages.add_argument("name", nargs="*", help="stage names (default: all)")
+    one_line_errors(stages)
     add_plan_parser(sub)
     add_train_parser(sub)
     return one_line_errors(parser)
 
 
-FlowRunner = Callable[[argparse.Namespace, Any, bool], str]
+FlowRunner = Callable[[argparse.Namespace, Any, bool, list[str]], str]
+DefaultModel = Callable[[Any], list[str]]
 
 
-def _run(args: argparse.Namespace, flow_runner: FlowRunner | None = None) -> int:
+@dataclass(frozen=True)
+class Command:
+    """A subcommand added by a package above this library (``classifiers/``, ``flows/``)."""
+
+    name: str
+    add_parser: Callable[[Any], argparse.ArgumentParser]
+    run: Callable[[argparse.Namespace], int]
+
+
+def _run(args: argparse.Namespace, flow_runner: FlowRunner | None = None,
+         default_model: DefaultModel | None = None) -> int:
     from curation.config import load_config
-    from curation.pipeline import run
+    from curation.io.readers import folder_notes, resolve_inputs
+    from curation.io.storage import is_url
+    from curation.pipeline import check_config, claim_output, run
 
     overrides: dict[str, Any] = {}
     input_overrides = {k: v for k, v in (("text_field", args.text_field), ("id_field", args.id_field)) if v}
@@ -107,54 +110,58 @@ def _run(args: argparse.Namespace, flow_runner: FlowRunner | None = None) -> int
             raise CurationError(f"tokenizer not found: {args.tokenizer}")
         overrides["tokenizer"] = {"path": args.tokenizer}
     if args.preset:
+        # The flag replaces a config file's preset and stages; its stage_options still apply.
         overrides["preset"] = args.preset
-        overrides.setdefault("stages", None)  # the preset wins over a file's stage list
+        overrides["stages"] = None
+    if str(args.output).startswith("memory://"):
+        raise CurationError(f"--output {args.output}: a memory:// folder lives only inside this process and would "
+                            "vanish when curate exits; give a folder or a persistent URL")
+    # Everything a user can get wrong is checked here, before any server, worker or file is started.
     config = load_config(args.config, overrides)
-    _default_quality_model(config, Path(args.output))
+    check_config(config)
+    resolve_inputs(args.input)
+    claim_output(args.input, args.output, args.work_dir)
+    # Shown with the run's report, and kept in summary.json and report.md.
+    notes = (default_model(config) if default_model else []) + folder_notes(args.input)
     progress = False if (args.no_progress or args.quiet) else sys.stderr.isatty()
     if args.runner == "library":
         report = run(args.input, args.output, config, progress=progress, workers=args.workers, fresh=args.fresh,
-                     keep_intermediate=args.keep_intermediate, work_dir=args.work_dir).report()
+                     keep_intermediate=args.keep_intermediate, work_dir=args.work_dir, notes=notes).report()
     elif flow_runner is None:
         raise CurationError(f"--runner {args.runner} runs the Prefect flow: start curate from the installed "
                             "`curate` command (flows.cli), or use --runner library")
     else:
-        report = flow_runner(args, config, progress)
+        report = flow_runner(args, config, progress, notes)
     if not args.quiet:
         print(report)
     return 0
 
 
-def _default_quality_model(config, output: Path) -> None:
-    from classifiers.default import fill_default_model
+def _stages(args: argparse.Namespace) -> int:
+    from curation.registry import describe_stages
 
-    fill_default_model(config)
-
-
-def _train_classifier(args: argparse.Namespace) -> int:
-    from classifiers.train import load_labelled, train_classifiers
-
-    if not (args.positives or args.negatives or args.labelled):
-        raise CurationError("give --positives and --negatives, or --labelled files")
-    data = load_labelled(args.positives, args.negatives, labelled=args.labelled, label_field=args.label_field,
-                         positive_label=args.positive_label)
-    output = Path(args.output)
-    described = ", ".join(args.labelled + args.positives + args.negatives)
-    train_classifiers(data, output, holdout_fraction=args.holdout, data_description=described)
-    print((output / "MODEL_CARD.md").read_text())
+    print(describe_stages(args.name))
     return 0
 
 
-def main(argv: list[str] | None = None, flow_runner: FlowRunner | None = None) -> int:
-    """The ``curate`` command. ``flow_runner`` runs ``curate run`` as a Prefect flow; the installed
-    command (``flows.cli:main``) passes it, since this library never imports Prefect."""
+def main(argv: list[str] | None = None, flow_runner: FlowRunner | None = None,
+         default_model: DefaultModel | None = None, commands: tuple[Command, ...] = ()) -> int:
+    """The ``curate`` command. The installed command (``flows.cli:main``) passes what this library
+    does not import: ``flow_runner`` runs ``curate run`` as a Prefect flow, ``default_model`` fills
+    in the demo quality model, ``commands`` adds ``train-classifier``."""
     # Presidio imports transformers when it is installed, which then warns that PyTorch is missing.
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    for command in commands:
+        one_line_errors(command.add_parser(sub))
+    args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
-        commands = {"run": functools.partial(_run, flow_runner=flow_runner), "plan": run_plan, "train-classifier": _train_classifier, "train": run_train}
-        return commands[args.command](args)
+        handlers = {"run": functools.partial(_run, flow_runner=flow_runner, default_model=default_model),
+                    "plan": run_plan, "train": run_train, "stages": _stages}
+        handlers |= {c.name: c.run for c in commands}
+        return handlers[args.command](args)
     except CurationError as exc:
         print(f"curate: error: {exc}", file=sys.stderr)
         return 2

@@ -17,7 +17,6 @@ Example:
 
 from __future__ import annotations
 
-import importlib
 from abc import ABC, abstractmethod
 from collections import Counter
 from dataclasses import dataclass, field
@@ -28,7 +27,6 @@ from typing import Any, ClassVar
 import pyarrow as pa
 
 from curation.document import Document
-from curation.errors import CurationError
 
 
 MapFn = Callable[[Callable[..., Any], Iterable[Any]], Iterable[Any]]
@@ -119,45 +117,3 @@ class Filter(Stage):
     @abstractmethod
     def keep(self, doc: Document) -> bool | tuple[bool, str]:
         """True to keep; False or ``(False, reason)`` to drop."""
-
-
-def builtin_stages() -> dict[str, type[Stage]]:
-    """The stages known by short name. Imported lazily so heavy stages cost nothing unused."""
-    from curation.dedup.stage import Deduplicate
-    from curation.pii.redact import PIIRedactor
-    from curation.quality.c4 import C4Filter
-    from curation.quality.classifier import QualityClassifier, QualityThreshold
-    from curation.quality.fineweb import FineWebQuality
-    from curation.quality.gopher import GopherQuality, GopherRepetition
-    from curation.quality.heuristics import Heuristics
-    from curation.quality.language import LanguageFilter
-    from curation.quality.length import LengthFilter
-
-    stages = (LengthFilter, Heuristics, GopherQuality, GopherRepetition, C4Filter, FineWebQuality, LanguageFilter,
-              QualityClassifier, QualityThreshold, Deduplicate, PIIRedactor)
-    return {cls.name: cls for cls in stages}
-
-
-def resolve_stage(name: str) -> type[Stage]:
-    """A built-in stage by name, or any Stage subclass as ``package.module:ClassName``."""
-    known = builtin_stages()
-    if name in known:
-        return known[name]
-    if ":" in name:
-        module_name, _, class_name = name.partition(":")
-        try:
-            cls = getattr(importlib.import_module(module_name), class_name)
-        except (ImportError, AttributeError) as exc:
-            raise CurationError(f"cannot import stage {name!r}: {exc}") from None
-        if isinstance(cls, type) and issubclass(cls, Stage):
-            return cls
-        raise CurationError(f"{name!r} is not a curation.Stage subclass")
-    raise CurationError(f"unknown stage {name!r}; built-in stages: {', '.join(sorted(known))}")
-
-
-def build_stage(name: str, params: dict[str, Any]) -> Stage:
-    cls = resolve_stage(name)
-    try:
-        return cls(**params)
-    except TypeError as exc:
-        raise CurationError(f"bad parameters for stage {name!r}: {exc}") from None

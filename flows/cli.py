@@ -7,15 +7,16 @@ import os
 import sys
 from typing import Any
 
+from classifiers.cli import TRAIN_CLASSIFIER
+from classifiers.default import fill_default_model
 from curation import cli
+from curation.errors import CurationError
 
 
-def run_flow(args: argparse.Namespace, config: Any, progress: bool) -> str:
+def run_flow(args: argparse.Namespace, config: Any, progress: bool, notes: list[str]) -> str:
     """``curate run`` through the flow ``curate`` (process pool or Ray), against ``PREFECT_API_URL``
-    or one temporary server for every process of the run."""
-    from curation.io.readers import resolve_inputs
-
-    resolve_inputs(args.input)  # a missing input is a one-line error before any server starts
+    or one temporary server for every process of the run. The CLI has checked the config, inputs
+    and output before this starts anything."""
     # Task-state lines for every partition would drown the run's summary, and this command prints
     # its own one-line errors; set PREFECT_LOGGING_LEVEL to see Prefect's logs.
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "CRITICAL")
@@ -25,14 +26,33 @@ def run_flow(args: argparse.Namespace, config: Any, progress: bool) -> str:
         from flows.curate import curate, runner
 
         task_runner = runner(args.runner, args.ray_address, args.workers)
-        done = curate.with_options(task_runner=task_runner)(
-            input=list(args.input), output=args.output, config=config, fresh=args.fresh,
-            keep_intermediate=args.keep_intermediate, work_dir=args.work_dir, progress=progress)
+        try:
+            done = curate.with_options(task_runner=task_runner)(
+                input=list(args.input), output=args.output, config=config, fresh=args.fresh,
+                keep_intermediate=args.keep_intermediate, work_dir=args.work_dir, progress=progress, notes=notes)
+        except CurationError:
+            raise
+        except Exception as exc:
+            if args.runner == "ray" and _is_connection_error(exc):
+                where = args.ray_address or "a local Ray"
+                raise CurationError(f"cannot start or reach {where}: {str(exc).strip().splitlines()[0][:300]}"
+                                    ) from None
+            raise
     return done["report"]
 
 
+def _is_connection_error(exc: BaseException) -> bool:
+    """Ray reports an unreachable cluster as ConnectionError, or as a RuntimeError/ValueError from
+    its client; any of those raised before the first task is the cluster's, not the pipeline's."""
+    chain: list[BaseException] = []
+    while exc is not None and len(chain) < 10:
+        chain.append(exc)
+        exc = exc.__cause__ or exc.__context__  # type: ignore[assignment]
+    return any(isinstance(e, ConnectionError) or type(e).__module__.startswith("ray") for e in chain)
+
+
 def main(argv: list[str] | None = None) -> int:
-    return cli.main(argv, flow_runner=run_flow)
+    return cli.main(argv, flow_runner=run_flow, default_model=fill_default_model, commands=(TRAIN_CLASSIFIER,))
 
 
 if __name__ == "__main__":

@@ -45,16 +45,15 @@ TASK = dict(retries=2, retry_delay_seconds=[1, 5], retry_condition_fn=transient,
 
 
 @task(name="default-classifier", **TASK)
-def default_classifier_task(config: PipelineConfig) -> PipelineConfig:
+def default_classifier_task(config: PipelineConfig) -> tuple[PipelineConfig, list[str]]:
     config = config.model_copy(deep=True)
-    fill_default_model(config)
-    return config
+    return config, fill_default_model(config)
 
 
 @task(name="plan", **TASK)
-def plan_task(inputs: list[str], output: str, config: PipelineConfig, fresh: bool, work_dir: str | None
-              ) -> RunPlan:
-    return pipeline.plan_run(inputs, output, config, fresh, work_dir)
+def plan_task(inputs: list[str], output: str, config: PipelineConfig, fresh: bool, work_dir: str | None,
+              notes: list[str]) -> RunPlan:
+    return pipeline.plan_run(inputs, output, config, fresh, work_dir, notes)
 
 
 @task(name="filter-partition", task_run_name="filter-{index}", **TASK)
@@ -95,7 +94,10 @@ def finalize_task(plan: RunPlan, early: list[dict[str, Any]], fits: list[dict[st
                   tokenizer: dict[str, Any], shards: dict[str, Any], seconds: float, keep_intermediate: bool
                   ) -> dict[str, Any]:
     result = pipeline.finalize(plan, early, fits, late, tokenizer, shards, seconds, keep_intermediate)
-    return {"summary": result.summary, "manifest": result.manifest, "report": result.report()}
+    # Plot links that work from the Prefect UI's machine: the published URL, or the local folder.
+    base = result.published_to.rstrip("/") if result.published_to else "file://" + str(result.output_dir.resolve())
+    return {"summary": result.summary, "manifest": result.manifest, "report": result.report(),
+            "report_md": result.report_markdown.replace("](report/", f"]({base}/report/")}
 
 
 def _gather(futures: Iterable[Any], desc: str, progress: bool) -> list[Any]:
@@ -129,7 +131,7 @@ def _task_map(progress: bool, max_tasks: int) -> Callable[[Callable[[Any], Any],
       task_runner=ProcessPoolTaskRunner(max_workers=os.cpu_count()))
 def curate(input: list[str], output: str, config: PipelineConfig | None = None, fresh: bool = False,
            keep_intermediate: bool = False, work_dir: str | None = None, tasks_per_phase: int | None = None,
-           progress: bool = False) -> dict[str, Any]:
+           progress: bool = False, notes: list[str] | None = None) -> dict[str, Any]:
     """Curate ``input`` into ``output``: filter, dedup, redact, train a tokenizer, shard, budget.
 
     Args:
@@ -141,36 +143,40 @@ def curate(input: list[str], output: str, config: PipelineConfig | None = None, 
         work_dir: where steps write when ``output`` is a URL (shared by all workers; default: user cache).
         tasks_per_phase: most tasks per dedup phase (default: 4 per core of this machine).
         progress: progress bars on the terminal (the CLI sets it).
+        notes: lines for the run's summary and report (the CLI's, e.g. about a demo model).
     """
     started = time.perf_counter()
     config = config or PipelineConfig()
+    notes = list(notes or [])
     if any(s.name == "quality_classifier" and not s.params.get("model") for s in config.stages):
-        config = default_classifier_task(config)
-    plan = plan_task(input, output, config, fresh, work_dir)
-    indices = list(range(len(plan.partitions)))
-    early = _gather(curate_partition_task.map(unmapped(plan), indices), "filter", progress)
-    skips = duplicate_ids_task(plan)
-    if skips:
-        redo = _gather(curate_partition_task.map(unmapped(plan), list(skips), list(skips.values())), "ids", progress)
-        early = [dict(zip(skips, redo)).get(i, e) for i, e in enumerate(early)]
-    pipeline.check_survivors(plan, early)
-    # Fitting is orchestration of the stage's own phases; each phase item is a task.
-    fits = [pipeline.fit_stage(plan, i, early, _task_map(progress, tasks_per_phase or 4 * (os.cpu_count() or 1)))
-            for i, s in enumerate(plan.stages()) if s.needs_fit]
-    late: list[dict[str, Any]] = []
-    final = early
-    if plan.late_specs:
-        late = _gather(late_partition_task.map(unmapped(plan), indices, early, unmapped(fits)), "dedup+pii", progress)
-        pipeline.check_survivors(plan, late)
-        final = late
-    tokenizer = tokenizer_task(plan, final)
-    shards = shards_task(plan, final, early + late, tokenizer)
-    done = finalize_task(plan, early, fits, late, tokenizer, shards, time.perf_counter() - started,
-                         keep_intermediate)
-    create_markdown_artifact(
-        (plan.output / "report.md").read_text().replace("](report/", "](file://" + str(plan.output.resolve())
-                                                       + "/report/"),
-        key="curation-report", description=f"curate run into {output}")
+        config, filled = default_classifier_task(config)
+        notes += filled
+    # The lock is the flow process's, held for the whole run: tasks run in other processes.
+    with pipeline.locked(input, output, work_dir):
+        plan = plan_task(input, output, config, fresh, work_dir, notes)
+        indices = list(range(len(plan.partitions)))
+        early = _gather(curate_partition_task.map(unmapped(plan), indices), "filter", progress)
+        skips = duplicate_ids_task(plan)
+        if skips:
+            redo = _gather(curate_partition_task.map(unmapped(plan), list(skips), list(skips.values())), "ids",
+                           progress)
+            early = [dict(zip(skips, redo)).get(i, e) for i, e in enumerate(early)]
+        pipeline.check_survivors(plan, early)
+        # Fitting is orchestration of the stage's own phases; each phase item is a task.
+        fits = [pipeline.fit_stage(plan, i, early, _task_map(progress, tasks_per_phase or 4 * (os.cpu_count() or 1)))
+                for i, s in enumerate(plan.stages()) if s.needs_fit]
+        late: list[dict[str, Any]] = []
+        final = early
+        if plan.late_specs:
+            late = _gather(late_partition_task.map(unmapped(plan), indices, early, unmapped(fits)), "dedup+pii",
+                           progress)
+            pipeline.check_survivors(plan, early, late)
+            final = late
+        tokenizer = tokenizer_task(plan, final)
+        shards = shards_task(plan, final, early + late, tokenizer)
+        done = finalize_task(plan, early, fits, late, tokenizer, shards, time.perf_counter() - started,
+                             keep_intermediate)
+    create_markdown_artifact(done["report_md"], key="curation-report", description=f"curate run into {output}")
     print(f"{done['summary']['total_documents']:,} documents, {done['summary']['total_tokens']:,} tokens -> {output}")
     return done
 

@@ -10,7 +10,7 @@ import pytest
 from curation import Document, Dropped, Filter, Stage, StageResult
 from curation.errors import CurationError
 from curation.quality.length import LengthFilter
-from curation.stage import build_stage
+from curation.registry import build_stage
 
 
 def test_length_filter_bounds_and_counters():

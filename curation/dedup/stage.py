@@ -31,6 +31,7 @@ class Deduplicate(Stage):
     """
 
     name = "dedup"
+    params_model = DedupConfig  # its fields and their cited defaults are the stage's parameters
     removed_columns = {"duplicate_of": pa.string(), "cluster_id": pa.int64(), "jaccard": pa.float64()}
 
     def __init__(self, **params: Any):

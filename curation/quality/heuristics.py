@@ -21,6 +21,26 @@ class Heuristics(RuleFilter):
     where that is looser). Any threshold can be changed or set to None to switch its rule off; the
     parameters mean what they mean on GopherQuality, GopherRepetition and FineWebQuality (FineWeb's
     duplicate-line rule is ``fineweb_max_dup_line_chars`` here). FineWeb's rules are off by default.
+
+    Args:
+        min_words, max_words: word-count bounds; off here (the default preset sets min_words=50,
+            Gopher's floor, Rae et al. 2021).
+        min_mean_word_length, max_mean_word_length: 3 (Gopher) to 12 characters (Gopher: 10; real
+            documentation with long identifiers reaches 11.6 at its 99th percentile).
+        max_symbol_word_ratio: ``#`` and ellipses per word; 0.15 (Gopher: 0.1; Markdown headings).
+        max_bullet_lines_ratio: off (Gopher: 0.9; option lists are bullets).
+        max_ellipsis_lines_ratio: 0.3 (Gopher).
+        min_alpha_words_ratio: share of words with a letter; 0.5 (Gopher: 0.8; code and tables).
+        min_stop_words: English stop words present; 2 (Gopher).
+        max_dup_line_ratio, max_dup_line_chars: repeated lines, by count and by characters; 0.5 and
+            0.4 (Gopher: 0.3 and 0.2).
+        max_dup_para_ratio, max_dup_para_chars: repeated paragraphs; 0.5 and 0.4 (Gopher: 0.3, 0.2).
+        top_ngram: most frequent n-gram's character share, n -> limit; {2: 0.25, 3: 0.25, 4: 0.25}
+            (Gopher: 0.20, 0.18, 0.16).
+        dup_ngram: duplicated n-gram character share; {5: 0.7, 10: 0.6} (Gopher: 0.15 to 0.10 for
+            n = 5..10; repetitive reference pages pass Gopher's rarely).
+        min_line_punct_ratio, max_short_line_ratio, short_line_chars, fineweb_max_dup_line_chars,
+            max_newline_per_word: FineWeb's rules (Penedo et al. 2024), off here.
     """
 
     name = "heuristics"
