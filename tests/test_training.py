@@ -215,6 +215,39 @@ def test_nanogpt_export_round_trip(run, documents, tmp_path):
     assert meta["tokens"]["train"] + meta["tokens"]["val"] == run.total_tokens + run.total_documents
 
 
+def test_nanogpt_val_bin_is_never_empty(run, tmp_path, capsys):
+    from curation.training.export import main
+
+    def small_run(n_docs: int) -> Path:
+        rows = pq.read_table(run.shards[0], columns=["id", "text"]).slice(0, n_docs).to_pylist()
+        (tmp_path / f"in{n_docs}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+        out = tmp_path / f"run{n_docs}"
+        curate([str(tmp_path / f"in{n_docs}.jsonl")], out, small_config(tokenizer={"path": str(run.tokenizer_path)}),
+               progress=False)
+        return out
+
+    two = small_run(2)
+    # nanoGPT's 0.05% holds out no document of two: the one with the lowest hash goes to val.bin.
+    assert main([str(two), "-o", str(tmp_path / "export"), "--format", "nanogpt"]) == 0
+    meta = json.loads((tmp_path / "export" / "nanogpt" / "meta.json").read_text())
+    assert meta["documents"] == {"train": 1, "val": 1} and meta["val_adjusted"]
+    small = RunData.open(two)
+    ids = pq.read_table(small.shards[0], columns=["id"]).column("id").to_pylist()
+    held_out = min(range(2), key=lambda i: hash_unit(ids[i]))
+    docs = split_docs(np.concatenate(list(consumer_stream(small, plan_units(small, 1), 0, 1, shuffle=False,
+                                                          epochs=1))), small.eos_id)
+    val = np.memmap(tmp_path / "export" / "nanogpt" / "val.bin", dtype=np.uint16, mode="r")
+    assert val.tolist() == list(docs[held_out]) + [small.eos_id]
+    # A fraction every document hashes below keeps one for train.bin.
+    assert main([str(two), "-o", str(tmp_path / "all"), "--format", "nanogpt", "--val-fraction", "0.999999999"]) == 0
+    assert json.loads((tmp_path / "all" / "nanogpt" / "meta.json").read_text())["documents"] == {"train": 1, "val": 1}
+    capsys.readouterr()
+    assert main([str(small_run(1)), "-o", str(tmp_path / "one"), "--format", "nanogpt"]) == 2
+    assert "1 document(s)" in capsys.readouterr().err
+    assert main([str(two), "-o", str(tmp_path / "zero"), "--val-fraction", "0"]) == 2
+    assert "val_fraction must be in (0, 1)" in capsys.readouterr().err
+
+
 # --- PyTorch: dataset, loader positions, training --------------------------------------------------
 
 

@@ -21,7 +21,9 @@ Train on it with ``--data-path PREFIX``.
 **nanoGPT memmap** (``DIR/train.bin``, ``DIR/val.bin``, ``DIR/meta.json``): the ids as a flat array
 with no header, uint16 when every id fits (vocabulary <= 65,536; GPT-2's is 50,257), else uint32;
 read with ``np.memmap(path, dtype, mode="r")``. ``val.bin`` gets the documents whose id hashes below
-``val_fraction`` (the tokenizer's held-out hash, so they are text the BPE never trained on).
+``val_fraction`` (the tokenizer's held-out hash, so they are text the BPE never trained on); as
+nanoGPT cannot read an empty file, when none does the document with the lowest hash goes there (and
+the highest-hash one stays in ``train.bin`` when all do), so a run needs at least 2 documents.
 
 Files are written under ``.tmp`` names and renamed when complete.
 """
@@ -30,6 +32,7 @@ from __future__ import annotations
 
 import json
 import struct
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -37,6 +40,7 @@ from typing import Any, BinaryIO
 import numpy as np
 import pyarrow.parquet as pq
 
+from curation.errors import CurationError
 from curation.tokenizer import hash_unit
 from curation.training.data import Encoder, RunData, iter_documents
 
@@ -88,26 +92,53 @@ def export_megatron(run: RunData, prefix: str | Path, encoder: Encoder | None = 
             "documents": len(sequence_lengths), "tokens": int(sequence_lengths.sum())}
 
 
-def _doc_ids(run: RunData) -> Iterator[str]:
-    """Document ids in manifest order, one shard in memory at a time."""
+def _doc_ids(run: RunData) -> Iterator[list[str]]:
+    """Each shard's document ids, in manifest order."""
     for shard in run.shards:
-        yield from pq.read_table(shard, columns=["id"]).column("id").to_pylist()
+        yield pq.read_table(shard, columns=["id"]).column("id").to_pylist()
+
+
+def val_split(run: RunData, val_fraction: float) -> tuple[np.ndarray, str | None]:
+    """Which documents (manifest order) go to ``val.bin``, and what was changed to make neither
+    split empty (``None``: nothing). One byte per document in memory."""
+    masks, lowest, highest, n = [], (2.0, -1), (-1.0, -1), 0
+    for ids in _doc_ids(run):
+        hashes = np.fromiter(map(hash_unit, ids), np.float64, len(ids))
+        masks.append(hashes < val_fraction)
+        if len(ids):
+            lowest = min(lowest, (float(hashes.min()), n + int(hashes.argmin())))
+            highest = max(highest, (float(hashes.max()), n + int(hashes.argmax())))
+        n += len(ids)
+    if n < 2:
+        raise CurationError(f"{run.root} has {n} document(s): nanoGPT's train.bin and val.bin each need at "
+                            "least one, so the export needs 2 or more")
+    is_val = np.concatenate(masks)
+    if not is_val.any():  # deterministic: the lowest hash is the one closest to the fraction
+        is_val[lowest[1]] = True
+        return is_val, "no document hashed below val_fraction: the lowest-hash one is in val.bin"
+    if is_val.all():
+        is_val[highest[1]] = False
+        return is_val, "every document hashed below val_fraction: the highest-hash one is in train.bin"
+    return is_val, None
 
 
 def export_nanogpt(run: RunData, directory: str | Path, val_fraction: float = NANOGPT_VAL_FRACTION,
                    encoder: Encoder | None = None) -> dict[str, Any]:
-    """Write ``DIR/train.bin``, ``DIR/val.bin`` and ``DIR/meta.json``; returns ``meta.json``'s content."""
-    if not 0 <= val_fraction < 1:
-        raise ValueError(f"val_fraction must be in [0, 1), got {val_fraction}")
+    """Write ``DIR/train.bin``, ``DIR/val.bin`` and ``DIR/meta.json``; returns ``meta.json``'s content.
+    Neither file is empty (at least one document each; ``CurationError`` for a run of fewer than 2)."""
+    if not 0 < val_fraction < 1:
+        raise ValueError(f"val_fraction must be in (0, 1), got {val_fraction}")
     directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
     dtype = nanogpt_dtype(run.vocab_size)
-    is_val = (hash_unit(i) < val_fraction for i in _doc_ids(run))
+    is_val, adjusted = val_split(run, val_fraction)
+    directory.mkdir(parents=True, exist_ok=True)
+    done = 0
     counts = {"train": [0, 0], "val": [0, 0]}  # documents, tokens
     files: dict[str, BinaryIO] = {split: open(directory / f"{split}.bin.tmp", "wb") for split in counts}
     try:
         for ids, doc_lengths in iter_documents(run, encoder):
-            val = np.fromiter((next(is_val) for _ in doc_lengths), bool, len(doc_lengths))
+            val = is_val[done:done + len(doc_lengths)]
+            done += len(doc_lengths)
             per_token = np.repeat(val, doc_lengths)
             for split, mask in (("train", ~per_token), ("val", per_token)):
                 files[split].write(ids[mask].astype(dtype).tobytes())
@@ -122,7 +153,7 @@ def export_nanogpt(run: RunData, directory: str | Path, val_fraction: float = NA
         (directory / f"{split}.bin.tmp").replace(directory / f"{split}.bin")
     meta = {
         "format": "nanogpt", "dtype": dtype.name, "vocab_size": run.vocab_size, "eos_id": run.eos_id,
-        "eos_token": run.eos_token, "val_fraction": val_fraction,
+        "eos_token": run.eos_token, "val_fraction": val_fraction, "val_adjusted": adjusted,
         "documents": {k: v[0] for k, v in counts.items()}, "tokens": {k: v[1] for k, v in counts.items()},
         "tokenizer": str(run.tokenizer_path),
     }
@@ -132,8 +163,10 @@ def export_nanogpt(run: RunData, directory: str | Path, val_fraction: float = NA
     return meta
 
 
-def export_run(run_dir: str | Path, out_dir: str | Path, formats: tuple[str, ...] = FORMATS) -> dict[str, Any]:
-    """Every requested format of a run into ``out_dir``: ``megatron/tokens.{bin,idx}``, ``nanogpt/``."""
+def export_run(run_dir: str | Path, out_dir: str | Path, formats: tuple[str, ...] = FORMATS,
+               val_fraction: float = NANOGPT_VAL_FRACTION) -> dict[str, Any]:
+    """Every requested format of a run into ``out_dir``: ``megatron/tokens.{bin,idx}``, ``nanogpt/``
+    (``val_fraction``: documents held out in nanoGPT's ``val.bin``, at least one)."""
     unknown = set(formats) - set(FORMATS)
     if unknown:
         raise ValueError(f"unknown export format(s) {sorted(unknown)}; known: {', '.join(FORMATS)}")
@@ -143,7 +176,7 @@ def export_run(run_dir: str | Path, out_dir: str | Path, formats: tuple[str, ...
     if "megatron" in formats:
         result["megatron"] = export_megatron(run, out / "megatron" / "tokens", encoder)
     if "nanogpt" in formats:
-        result["nanogpt"] = export_nanogpt(run, out / "nanogpt", encoder=encoder)
+        result["nanogpt"] = export_nanogpt(run, out / "nanogpt", val_fraction, encoder)
     return result
 
 
@@ -156,9 +189,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("run", metavar="RUN_DIR")
     parser.add_argument("--output", "-o", required=True, metavar="DIR")
     parser.add_argument("--format", nargs="+", choices=FORMATS, default=list(FORMATS))
+    add_val_fraction_argument(parser)
     args = parser.parse_args(argv)
-    print(json.dumps(export_run(args.run, args.output, tuple(args.format)), indent=2))
+    try:
+        print(json.dumps(export_run(args.run, args.output, tuple(args.format), args.val_fraction), indent=2))
+    except (CurationError, ValueError) as exc:
+        print(f"{parser.prog}: error: {exc}", file=sys.stderr)
+        return 2
     return 0
+
+
+def add_val_fraction_argument(parser: Any) -> None:
+    parser.add_argument("--val-fraction", type=float, default=NANOGPT_VAL_FRACTION, metavar="F",
+                        help=f"documents held out in nanoGPT's val.bin (default {NANOGPT_VAL_FRACTION}, nanoGPT's "
+                             "OpenWebText split; at least one document)")
 
 
 if __name__ == "__main__":
