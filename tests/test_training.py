@@ -5,6 +5,7 @@ training (loss falls, kill-and-resume gives the same losses, DDP over gloo with 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
 import struct
@@ -364,8 +365,37 @@ def test_time_limit_stops_with_a_checkpoint_and_bf16_autocast(run_dir, tmp_path)
 
     config = TrainConfig(**{**TINY, "max_steps": 50, "max_seconds": 1e-6, "precision": "bf16"})
     summary = train(run_dir, tmp_path, config)
-    assert summary["steps"] == 1 and summary["precision"] == "bf16"
+    assert summary["steps"] == 1 and summary["precision"] == "bf16" and summary["stopped"] == "max_seconds"
     assert torch.load(tmp_path / "checkpoint.pt", weights_only=True)["step"] == 1
+
+
+def test_extended_run_follows_the_new_schedule_and_a_finished_run_keeps_its_summary(run_dir, tmp_path, caplog):
+    pytest.importorskip("torch")
+    from curation.training.train import TrainConfig, WarmupCosine, train
+
+    out = tmp_path / "run"
+    train(run_dir, out, TrainConfig(**{**TINY, "max_steps": 6}))
+    longer = TrainConfig(**{**TINY, "max_steps": 12})
+    extended = train(run_dir, out, longer)
+    lrs = {r["step"]: r["lr"] for r in map(json.loads, (out / "metrics.jsonl").read_text().splitlines())}
+    schedule = WarmupCosine(TINY["warmup_steps"], 12, 0.1)
+    for step in range(7, 13):  # the 12-step cosine from step 6 on, not the 6-step one's floor
+        assert lrs[step] == pytest.approx(TINY["lr"] * schedule(step)), step
+    assert lrs[7] > 0.5 * TINY["lr"]
+    assert extended["resumed_at_step"] == 6 and extended["schedule_changed"] == {"max_steps": [6, 12]}
+
+    # Run again when finished: nothing trains, the summary stays (it used to be overwritten with nulls).
+    summary = (out / "train_summary.json").read_text()
+    with caplog.at_level(logging.INFO, logger="curation.training"):
+        again = train(run_dir, out, longer)
+    assert "already complete" in caplog.text
+    assert again == json.loads(summary) and (out / "train_summary.json").read_text() == summary
+    assert train(run_dir, out, TrainConfig(**{**TINY, "max_steps": 8})) == again  # past max_steps: the same
+    # A summary lost after the last checkpoint is rebuilt from the metrics log, not from nothing.
+    (out / "train_summary.json").unlink()
+    rebuilt = train(run_dir, out, longer)
+    assert rebuilt["steps"] == 12 and rebuilt["steps_this_run"] == 0
+    assert rebuilt["final_loss"] == again["final_loss"] and rebuilt["tokens_per_s"] > 0
 
 
 def test_ddp_with_two_processes_over_gloo(run_dir, tmp_path):
@@ -409,6 +439,11 @@ def test_curate_train_cli_and_bad_settings(run_dir, tmp_path, capsys):
         budget["compute_optimal"]["params"])[:2]
     assert main(["train", str(run_dir), "-o", str(out), "--warmup-steps", "50", "--max-steps", "10"]) == 2
     assert "warmup_steps (50) exceeds max_steps (10)" in capsys.readouterr().err
+    # A checkpoint of another shape: the command line's way out is a flag, not a Python keyword.
+    assert main(["train", str(run_dir), "-o", str(out), "--layers", "1", "--d-model", "32", "--heads", "2",
+                 "--seq-len", "32", "--max-steps", "3", "--warmup-steps", "1", "--device", "cpu"]) == 2
+    err = capsys.readouterr().err
+    assert "cannot be resumed" in err and "--no-resume" in err and "resume=False" not in err
 
 
 def test_bench_train_gpu_code_path_on_cpu(run_dir, tmp_path):

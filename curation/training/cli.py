@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import signal
 import sys
 import tomllib
 from pathlib import Path
@@ -35,25 +36,34 @@ _FIELDS = ("layers", "d_model", "heads", "seq_len", "dropout", "batch_size", "gr
            "log_every", "checkpoint_every", "max_seconds", "gpu", "peak_flops")
 
 
-def _add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
-    parser.add_argument("run", metavar="RUN_DIR", help="a curate run's output folder (manifest.json, shards/)")
-    parser.add_argument("--output", "-o", required=True, metavar="DIR", help="checkpoints, metrics and summary")
+def add_training_arguments(parser: argparse.ArgumentParser, defaults: dict[str, Any] | None = None
+                           ) -> argparse.ArgumentParser:
+    """``--config`` and the model, optimization and run flags, shared by ``curate train`` and the
+    Prefect flow's command (``flows.train``). ``defaults``: settings that command uses instead of
+    ``TrainConfig``'s, for the help text (``config_from_args`` applies them)."""
+    from_config = {name: field.default for name, field in _train_config_fields().items()}
+    shown = {**from_config, **(defaults or {})}
     parser.add_argument("--config", "-c", metavar="FILE", help="YAML or TOML file of TrainConfig fields")
-    model = parser.add_argument_group("model (default: 12 layers, d_model 768, 12 heads; GPT-3 Small)")
+    shape = (f"{shown['layers']} layers, d_model {shown['d_model']}, {shown['heads']} heads"
+             + ("; GPT-3 Small" if (shown["layers"], shown["d_model"]) == (12, 768) else ""))
+    model = parser.add_argument_group(f"model (default: {shape})")
     model.add_argument("--layers", type=int, metavar="L")
     model.add_argument("--d-model", type=int, metavar="D")
     model.add_argument("--heads", type=int, metavar="H")
     model.add_argument("--from-budget", action="store_true",
                        help="size the model from the run's budget.json compute-optimal parameter count")
-    model.add_argument("--seq-len", type=int, metavar="T", help="context length (default 1024)")
+    model.add_argument("--seq-len", type=int, metavar="T", help=f"context length (default {shown['seq_len']})")
     model.add_argument("--dropout", type=float, metavar="P")
     opt = parser.add_argument_group("optimization")
-    opt.add_argument("--batch-size", type=int, metavar="B", help="sequences per device and micro-step (default 16)")
+    opt.add_argument("--batch-size", type=int, metavar="B",
+                     help=f"sequences per device and micro-step (default {shown['batch_size']})")
     opt.add_argument("--grad-accum", type=int, metavar="K", help="micro-steps per optimizer step (default 1)")
-    opt.add_argument("--lr", type=float, help="peak learning rate (default 6e-4)")
+    opt.add_argument("--lr", type=float, help=f"peak learning rate (default {shown['lr']:g})")
     opt.add_argument("--min-lr-ratio", type=float, metavar="R", help="cosine floor / peak (default 0.1)")
-    opt.add_argument("--warmup-steps", type=int, metavar="N", help="linear warmup steps (default 100)")
-    opt.add_argument("--max-steps", type=int, metavar="N", help="optimizer steps (default 1000)")
+    opt.add_argument("--warmup-steps", type=int, metavar="N",
+                     help=f"linear warmup steps (default {shown['warmup_steps']})")
+    opt.add_argument("--max-steps", type=int, metavar="N",
+                     help=f"optimizer steps; resuming with more extends the cosine (default {shown['max_steps']})")
     opt.add_argument("--weight-decay", type=float, metavar="W", help="AdamW decay on matmul weights (default 0.1)")
     opt.add_argument("--grad-clip", type=float, metavar="C", help="global gradient norm limit (default 1.0)")
     runtime = parser.add_argument_group("run")
@@ -65,11 +75,26 @@ def _add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     runtime.add_argument("--compile", action="store_true", help="torch.compile the model")
     runtime.add_argument("--log-every", type=int, metavar="N")
     runtime.add_argument("--checkpoint-every", type=int, metavar="N", help="steps between checkpoints (0: at the end)")
-    runtime.add_argument("--max-seconds", type=float, metavar="S", help="stop with a checkpoint after S seconds")
-    runtime.add_argument("--no-resume", action="store_true", help="start afresh even if DIR has a checkpoint")
+    runtime.add_argument("--max-seconds", type=float, metavar="S",
+                         help="stop with a checkpoint after S seconds (SIGTERM does too)")
+    runtime.add_argument("--no-resume", action="store_true",
+                         help="start afresh even if the output folder has a checkpoint")
     runtime.add_argument("--gpu", metavar="KEY", help="GPU of curation/budget.py's table for MFU (default: detected)")
     runtime.add_argument("--peak-flops", type=float, metavar="F", help="peak FLOP/s per device for MFU")
     return parser
+
+
+def _train_config_fields() -> dict[str, Any]:
+    # TrainConfig lives with PyTorch's code but imports no PyTorch itself.
+    from curation.training.train import TrainConfig
+
+    return TrainConfig.model_fields
+
+
+def _add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    parser.add_argument("run", metavar="RUN_DIR", help="a curate run's output folder (manifest.json, shards/)")
+    parser.add_argument("--output", "-o", required=True, metavar="DIR", help="checkpoints, metrics and summary")
+    return add_training_arguments(parser)
 
 
 def add_train_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -83,17 +108,18 @@ def add_train_parser(subparsers: Any) -> argparse.ArgumentParser:
     return one_line_errors(_add_arguments(parser))
 
 
-def config_from_args(args: argparse.Namespace):
-    """A ``TrainConfig``: defaults, then ``--config``'s file, then the flags given."""
+def config_from_args(args: argparse.Namespace, defaults: dict[str, Any] | None = None):
+    """A ``TrainConfig``: its defaults, then ``defaults``, then ``--config``'s file, then the flags given."""
     from curation.training.train import TrainConfig
 
-    data: dict[str, Any] = {}
+    data: dict[str, Any] = dict(defaults or {})
     if args.config:
         path = Path(args.config)
         if not path.is_file():
             raise CurationError(f"config file not found: {path}")
         try:
-            data = (tomllib.loads(path.read_text()) if path.suffix == ".toml" else yaml.safe_load(path.read_text())) or {}
+            data.update((tomllib.loads(path.read_text()) if path.suffix == ".toml"
+                         else yaml.safe_load(path.read_text())) or {})
         except (tomllib.TOMLDecodeError, yaml.YAMLError) as exc:
             raise CurationError(f"cannot parse config {path}: {exc}".splitlines()[0]) from None
     data.update({field: getattr(args, field) for field in _FIELDS if getattr(args, field) is not None})
@@ -113,10 +139,16 @@ def run_train(args: argparse.Namespace) -> int:
     from curation.training import require_torch
 
     require_torch()
-    from curation.training.train import train
+    from curation.training.train import CheckpointMismatch, stop_on_signals, train
 
     logging.getLogger("curation.training").setLevel(logging.INFO)
-    summary = train(args.run, args.output, config_from_args(args))
+    config = config_from_args(args)
+    # SIGTERM (a scheduler's or torchrun's stop) ends the run after a checkpoint, then the process.
+    with stop_on_signals(signal.SIGTERM):
+        try:
+            summary = train(args.run, args.output, config)
+        except CheckpointMismatch as exc:
+            raise exc.for_flag("--no-resume") from None
     if os.environ.get("RANK", "0") != "0":  # under torchrun, one report is enough
         return 0
     if summary["mfu"] is not None:

@@ -11,6 +11,7 @@ uses (``epochs=None``); with a finite stream a worker that runs dry first breaks
 
 from __future__ import annotations
 
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -136,6 +137,12 @@ def merge_states(states: list[dict[str, Any]]) -> dict[str, Any]:
     return merged
 
 
+def _ignore_termination(worker_id: int) -> None:
+    """A SIGTERM sent to the whole process group is for the training process, which stops its
+    workers itself after a checkpoint; a worker killed by it first would fail the step instead."""
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+
+
 class ShardLoader:
     """A ``DataLoader`` over a ``PackedDataset`` that records each batch's position as the training
     loop receives it, so ``state_dict()`` is exactly where to resume. Yields int64
@@ -149,7 +156,8 @@ class ShardLoader:
         dataset._n_consumers = n_consumers  # so that this process's state_dict says it
         self.dataset = dataset
         self.loader = DataLoader(dataset, batch_size=batch_size, num_workers=num_workers, pin_memory=pin_memory,
-                                 prefetch_factor=4 if num_workers else None)
+                                 prefetch_factor=4 if num_workers else None,
+                                 worker_init_fn=_ignore_termination if num_workers else None)
 
     def __iter__(self) -> Iterator[torch.Tensor]:
         for tokens, consumers, positions in self.loader:

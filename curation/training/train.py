@@ -10,7 +10,12 @@ optional ``torch.compile``.
 RNG states of every rank; written to a temporary name and renamed, so a crash mid-save leaves
 the previous one), ``metrics.jsonl`` (one line per logged step) and ``train_summary.json``
 (throughput, MFU against the planner's GPU peak and its assumed MFU, peak memory). A run finding
-a checkpoint there resumes from it: same next batch, same next loss.
+a checkpoint there resumes from it: same next batch, same next loss. The LR schedule is always the
+current config's, so a run resumed with a larger ``max_steps`` follows the longer cosine; a run
+whose checkpoint is already at ``max_steps`` trains nothing and keeps its summary.
+
+``stop_on_signals(signal.SIGTERM)`` around ``train`` turns the signal into the clean stop
+``max_seconds`` makes (checkpoint and summary after the current step), then delivers it.
 """
 
 from __future__ import annotations
@@ -22,9 +27,11 @@ import math
 import os
 import random
 import resource
+import signal
 import statistics
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -42,6 +49,9 @@ CHECKPOINT = "checkpoint.pt"
 METRICS = "metrics.jsonl"
 SUMMARY = "train_summary.json"
 CHECKPOINT_FORMAT = 1
+# Settings the LR schedule is built from; on resume it is rebuilt from the current ones.
+SCHEDULE_FIELDS = ("lr", "warmup_steps", "max_steps", "min_lr_ratio")
+STOP_TIME, STOP_SIGNAL = 1, 2  # why a run stops early; all-reduced with MAX across ranks
 
 
 class TrainConfig(BaseModel):
@@ -155,6 +165,69 @@ def resolve_shape(config: TrainConfig, run: RunData) -> tuple[int, int, int]:
     return shape_for_params(report["compute_optimal"]["params"])
 
 
+class CheckpointMismatch(CurationError):
+    """A checkpoint in the output folder that this config cannot resume. The message names the
+    Python setting; a command line says its flag with ``for_flag``."""
+
+    def __init__(self, path: Path, reason: str, fresh: str = "resume=False"):
+        self.path, self.reason = path, reason
+        super().__init__(f"{path} cannot be resumed: {reason}; use another output folder, or start afresh "
+                         f"with {fresh}")
+
+    def for_flag(self, flag: str) -> CheckpointMismatch:
+        return CheckpointMismatch(self.path, self.reason, flag)
+
+
+class _StopRequest:
+    """The signal a ``stop_on_signals`` handler caught, for the running ``train`` to see. Process-wide:
+    a signal handler has nowhere else to put it."""
+
+    signum: int | None = None
+
+
+_stop = _StopRequest()
+
+
+@contextlib.contextmanager
+def stop_on_signals(*signums: int) -> Iterator[None]:
+    """Within: the first of ``signums`` makes ``train`` stop after its current step, with a checkpoint
+    and summary, as ``max_seconds`` does. On exit the caught signal goes to the handler this replaced
+    (the default one ends the process; Prefect's marks the flow run), so it is deferred, not lost.
+    A second signal goes there at once. Outside the main thread, where Python cannot install signal
+    handlers, this does nothing."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous: dict[int, Any] = {}
+    delivered = False
+
+    def restore() -> None:
+        for signum, handler in previous.items():
+            # None: a handler installed from C, which Python cannot reinstall; the default stands in.
+            signal.signal(signum, signal.SIG_DFL if handler is None else handler)
+
+    def handler(signum: int, frame: Any) -> None:
+        nonlocal delivered
+        if _stop.signum is not None:
+            restore()
+            delivered = True
+            signal.raise_signal(signum)
+            return
+        _stop.signum = signum
+        log.warning("%s: stopping after this step with a checkpoint (send it again to stop at once)",
+                    signal.Signals(signum).name)
+
+    _stop.signum = None
+    previous.update((signum, signal.signal(signum, handler)) for signum in signums)
+    try:
+        yield
+    finally:
+        caught, _stop.signum = _stop.signum, None
+        restore()
+        if caught is not None and not delivered:
+            signal.raise_signal(caught)
+
+
 def _setup_distributed(torch, device_type: str) -> Distributed:
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world <= 1:
@@ -215,6 +288,16 @@ def _peak_memory_gb(torch, device) -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / 1e9  # Linux reports KiB
 
 
+def _finished_summary(out: Path, step: int) -> dict[str, Any] | None:
+    """The summary a run left when its checkpoint is at ``step``, or ``None`` (missing, or from
+    another step: a crash between the last checkpoint and the summary)."""
+    path = out / SUMMARY
+    if not path.is_file():
+        return None
+    summary = json.loads(path.read_text())
+    return summary if summary.get("steps") == step else None
+
+
 def train(run_dir: str | Path, out_dir: str | Path, config: TrainConfig | None = None,
           on_step: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
     """Train on a curate run; returns the summary also written to ``out_dir/train_summary.json``.
@@ -257,27 +340,56 @@ def train(run_dir: str | Path, out_dir: str | Path, config: TrainConfig | None =
     optimizer = torch.optim.AdamW(raw_model.optimizer_groups(config.weight_decay), lr=config.lr,
                                   betas=(config.beta1, config.beta2), eps=config.eps,
                                   fused=device.type == "cuda")
-    scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, WarmupCosine(config.warmup_steps, config.max_steps, config.min_lr_ratio))
+    schedule = WarmupCosine(config.warmup_steps, config.max_steps, config.min_lr_ratio)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
     dataset = PackedDataset(run, config.seq_len, rank=dist.rank, world_size=dist.world_size, seed=config.seed,
                             shuffle=config.shuffle, shuffle_window=config.shuffle_window)
 
     step, tokens_seen = 0, 0
+    schedule_changed: dict[str, list[Any]] = {}
     checkpoint_path = out / CHECKPOINT
     if config.resume and checkpoint_path.is_file():
         state = load_checkpoint(torch, checkpoint_path, device)
         if state["model_config"] != model_config.to_dict() or state["world_size"] != dist.world_size:
-            raise CurationError(f"{checkpoint_path} is for another model shape or world size; "
-                                "use another output folder or resume=False")
+            raise CheckpointMismatch(checkpoint_path, "it is for another model shape or world size")
+        step, tokens_seen = state["step"], state["tokens"]
+        if step >= config.max_steps:
+            done = _finished_summary(out, step)
+            if done is not None:
+                if dist.is_main:
+                    log.info("%s is already complete: its checkpoint is at step %d (max_steps %d); nothing to "
+                             "train, %s kept. A larger max_steps trains on from there.", out, step,
+                             config.max_steps, SUMMARY)
+                if dist.enabled and owns_group:
+                    torch.distributed.destroy_process_group()
+                return done
         raw_model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        dataset.load_state_dict(state["loader"])
+        try:
+            dataset.load_state_dict(state["loader"])
+        except ValueError as exc:  # another seed or shuffle: its position means nothing here
+            raise CheckpointMismatch(checkpoint_path, str(exc)) from None
         _set_rng_state(torch, state["rng"][dist.rank], device)
-        step, tokens_seen = state["step"], state["tokens"]
+        # The schedule is this config's, not the checkpoint's (LambdaLR.load_state_dict would restore
+        # the old WarmupCosine): a run extended to a larger max_steps follows the new cosine from this
+        # step instead of sitting at the old floor. Unchanged settings give the same LRs as before.
+        saved = state["config"]
+        schedule_changed = {key: [saved.get(key), getattr(config, key)] for key in SCHEDULE_FIELDS
+                            if saved.get(key) != getattr(config, key)}
+        old_lr = optimizer.param_groups[0]["lr"]
+        for group in optimizer.param_groups:
+            group["initial_lr"] = config.lr
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule, last_epoch=step - 1)
         if dist.is_main:
             log.info("resumed from %s at step %d", checkpoint_path, step)
-    loader = ShardLoader(dataset, config.batch_size, config.num_workers, pin_memory=device.type == "cuda")
+            if schedule_changed:
+                log.info("LR schedule rebuilt for %s: LR %.2e at step %d (the checkpoint's schedule had %.2e)",
+                         ", ".join(f"{k} {a} -> {b}" for k, (a, b) in schedule_changed.items()),
+                         scheduler.get_last_lr()[0], step, old_lr)
+    try:
+        loader = ShardLoader(dataset, config.batch_size, config.num_workers, pin_memory=device.type == "cuda")
+    except ValueError as exc:  # only a resumed position has a consumer count to disagree with
+        raise CheckpointMismatch(checkpoint_path, str(exc)) from None
 
     model = ddp = raw_model
     if dist.enabled:
@@ -293,10 +405,12 @@ def train(run_dir: str | Path, out_dir: str | Path, config: TrainConfig | None =
     tokens_per_step = config.batch_size * config.seq_len * config.grad_accum * dist.world_size
 
     metrics_path = out / METRICS
+    logged: list[dict[str, Any]] = []
     if dist.is_main:  # keep the log consistent with the checkpoint: drop steps a crash lost
         kept = [line for line in (metrics_path.read_text().splitlines() if metrics_path.is_file() and step else [])
                 if json.loads(line)["step"] <= step]
         _atomic_write_text(metrics_path, "".join(line + "\n" for line in kept))
+        logged = [record for record in map(json.loads, kept) if "loss" in record]
 
     def checkpoint() -> None:
         loader_states = _gather(torch, dist, loader.state_dict())
@@ -318,7 +432,10 @@ def train(run_dir: str | Path, out_dir: str | Path, config: TrainConfig | None =
     start_step, started = step, time.perf_counter()
     interval_start, interval_steps, rates = started, 0, []
     loss_sum = torch.zeros((), device=device)
-    last_loss, out_of_time = None, False
+    last_loss, stopped = None, None
+    if step >= config.max_steps:  # finished, but its summary is lost: report from the metrics log
+        rates = [r["tokens_per_s"] for r in logged]
+        last_loss = logged[-1]["loss"] if logged else None
     with open(metrics_path, "a") if dist.is_main else contextlib.nullcontext() as metrics:
         while step < config.max_steps:
             for micro in range(config.grad_accum):
@@ -359,20 +476,29 @@ def train(run_dir: str | Path, out_dir: str | Path, config: TrainConfig | None =
                 interval_start, interval_steps = now, 0
             if on_step is not None:
                 on_step(record)
-            # Checked on logged steps only: they wait for the device anyway, other steps must not.
-            out_of_time = (config.max_seconds is not None and "loss" in record
-                           and time.perf_counter() - started > config.max_seconds)
-            if dist.enabled and config.max_seconds is not None and "loss" in record:  # all ranks stop together
-                flag = torch.tensor(float(out_of_time), device=device)
+            # The clock is read on logged steps only: they wait for the device anyway, other steps
+            # must not. A signal is a flag, seen at once on one process.
+            reason = (STOP_TIME if config.max_seconds is not None and "loss" in record
+                      and time.perf_counter() - started > config.max_seconds else 0)
+            if _stop.signum is not None and (not dist.enabled or "loss" in record):
+                reason = STOP_SIGNAL
+            if dist.enabled and "loss" in record:  # all ranks stop together, at a step they all log
+                flag = torch.tensor(float(reason), device=device)
                 torch.distributed.all_reduce(flag, op=torch.distributed.ReduceOp.MAX)
-                out_of_time = bool(flag.item())
-            if out_of_time or (config.checkpoint_every and step % config.checkpoint_every == 0):
+                reason = int(flag.item())
+            if reason:
+                stopped = "max_seconds" if reason == STOP_TIME else (
+                    signal.Signals(_stop.signum).name if _stop.signum is not None else "signal")
+            if stopped or (config.checkpoint_every and step % config.checkpoint_every == 0):
                 checkpoint()
-            if out_of_time:
+            if stopped:
                 break
     elapsed = time.perf_counter() - started
-    if not (config.checkpoint_every and step % config.checkpoint_every == 0) and not out_of_time:
+    if step > start_step and not (config.checkpoint_every and step % config.checkpoint_every == 0) and not stopped:
         checkpoint()
+    if stopped and dist.is_main:
+        log.warning("stopped (%s) at step %d of %d with a checkpoint in %s; the same command resumes it",
+                    stopped, step, config.max_steps, out)
 
     # The first interval holds start-up and compilation; steady throughput is the median after it.
     steady = statistics.median(rates[1:] if len(rates) > 1 else rates) if rates else None
@@ -389,6 +515,8 @@ def train(run_dir: str | Path, out_dir: str | Path, config: TrainConfig | None =
         "gpu": gpu_key, "peak_flops": peak, "mfu": mfu, "planner_mfu": planner_mfu,
         "mfu_vs_planner": mfu / planner_mfu if mfu else None,
         "peak_memory_gb": _peak_memory_gb(torch, device),
+        "stopped": stopped, "resumed_at_step": start_step if start_step else None,
+        "schedule_changed": schedule_changed or None,
         "config": config.model_dump(),
     }
     if dist.is_main:
