@@ -460,24 +460,6 @@ def test_bench_train_gpu_code_path_on_cpu(run_dir, tmp_path):
     assert saved["summary"]["steps"] == 6 and result["goal_mfu"] == 0.40
 
 
-def test_prefect_train_flow(run_dir, tmp_path, monkeypatch):
-    pytest.importorskip("torch")
-    pytest.importorskip("prefect")
-    monkeypatch.setenv("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-    monkeypatch.setenv("PREFECT_HOME", str(tmp_path / "prefect"))
-    from prefect.testing.utilities import prefect_test_harness
-
-    from flows.train import train_flow
-
-    with prefect_test_harness():  # a temporary server, stopped before the test ends
-        result = train_flow(str(run_dir), str(tmp_path / "flow"), config={**TINY, "max_steps": 2, "warmup_steps": 1},
-                            export_formats=("megatron",))
-    assert result["train"]["steps"] == 2
-    assert result["export"]["megatron"]["tokens"] == json.loads((run_dir / "manifest.json").read_text())[
-        "total_tokens"] + result["export"]["megatron"]["documents"]
-    assert (tmp_path / "flow" / "model" / "checkpoint.pt").is_file()
-
-
 def test_export_run_rejects_unknown_format(run_dir, tmp_path):
     with pytest.raises(ValueError, match="unknown export format"):
         export_run(run_dir, tmp_path, ("hdf5",))
