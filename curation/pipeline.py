@@ -48,6 +48,7 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from tqdm import tqdm
 
@@ -62,7 +63,7 @@ from curation.io.parquet import FileInfo, RollingParquetWriter
 from curation.io.readers import DocumentReader, QuarantineRecord, resolve_inputs
 from curation.io.storage import check_remote_owner, default_work_dir, is_url, publish
 from curation.partition import InputPartition, plan_partitions
-from curation.registry import build_stage
+from curation.registry import build_stage, resolve_stage
 from curation.stage import Dropped, MapFn, Stage
 from curation.summary import StageStats, format_reasons, format_table, utf8_bytes
 from curation.tokenizer import (SampleSplit, TokenCounter, check_given_tokenizer, iter_holdout, load_tokenizer,
@@ -465,7 +466,8 @@ def write_shards(plan: RunPlan, final: Sequence[dict[str, Any]], removed: Sequen
             texts = table.column("text").to_pylist()
             counts = counter.count(texts)
             table = table.append_column("token_count", pa.array(counts, pa.int64())).select(schema.names)
-            writer.write(table, utf8_bytes(texts), int(counts.sum()))
+            row_bytes = pc.binary_length(table.column("text")).to_numpy().astype(np.int64)
+            writer.write(table, int(row_bytes.sum()), int(counts.sum()), row_bytes, np.asarray(counts, np.int64))
             bar.update(len(texts))
     except BaseException:
         writer.abort()
@@ -903,9 +905,22 @@ def _manifest(plan: RunPlan, shards: list[FileInfo], tokenizer_info: dict[str, A
         "tokenizer": {k: tokenizer_info[k] for k in ("path", "sha256", "vocab_size", "eos_token")}
         | {"special_token_policy": "literal special-token strings in text are encoded as ordinary text"},
         "token_count": "len(tokenizer.encode(text, add_special_tokens=False).ids) with encode_special_tokens=True",
-        "config_sha256": plan.config.sha256(),
+        "config_sha256": config_identity(plan.config),
         "versions": package_versions(),
     }
+
+
+def config_identity(config: PipelineConfig) -> str:
+    """The config's sha256 with every file it names (a stage's model, a given tokenizer) replaced by
+    the file's sha256: the same input and config give the same manifest on every machine."""
+    data = config.model_dump(mode="json")
+    for spec in data["stages"]:
+        for param in resolve_stage(spec["name"]).file_params:
+            if spec["params"].get(param):
+                spec["params"][param] = "sha256:" + sha256_file(spec["params"][param])
+    if data["tokenizer"]["path"]:
+        data["tokenizer"]["path"] = "sha256:" + sha256_file(data["tokenizer"]["path"])
+    return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
 
 
 def _schema(base: list[tuple[str, pa.DataType]], extra: dict[str, pa.DataType]) -> pa.Schema:

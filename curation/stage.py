@@ -62,6 +62,9 @@ class Stage(ABC):
     name: ClassVar[str]
     attributes: ClassVar[dict[str, pa.DataType]] = {}
     removed_columns: ClassVar[dict[str, pa.DataType]] = {}
+    # Parameters naming a file (a model): the run's identity uses the file's sha256, not its path,
+    # so the same model gives the same manifest wherever it sits.
+    file_params: ClassVar[tuple[str, ...]] = ()
 
     @property
     def needs_fit(self) -> bool:

@@ -15,9 +15,10 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from prefect import flow, task, unmapped
+from prefect import flow, get_run_logger, task, unmapped
 from prefect.artifacts import create_markdown_artifact
 from prefect.futures import as_completed
+from prefect.logging.handlers import APILogHandler
 from prefect.task_runners import ProcessPoolTaskRunner, TaskRunner
 from tqdm import tqdm
 
@@ -145,8 +146,23 @@ def curate(input: list[str], output: str, config: PipelineConfig | None = None, 
         progress: progress bars on the terminal (the CLI sets it).
         notes: lines for the run's summary and report (the CLI's, e.g. about a demo model).
     """
-    started = time.perf_counter()
+    # The body names PipelineConfig: served runs receive this function pickled by value, with only
+    # the globals its body uses, and Prefect resolves the annotations above in those.
     config = config or PipelineConfig()
+    try:
+        return _curate(input, output, config, fresh, keep_intermediate, work_dir, tasks_per_phase, progress, notes)
+    except Exception as exc:
+        # One line in the run's log while it is still running, so `prefect deployment run --watch`
+        # (which prints the run's logs, then only the final state's name) shows why it failed.
+        get_run_logger().error(f"curate failed: {type(exc).__name__}: {str(exc).strip()}")
+        APILogHandler().flush()  # sent before the Failed state, which ends the watch
+        raise
+
+
+def _curate(input: list[str], output: str, config: PipelineConfig, fresh: bool, keep_intermediate: bool,
+            work_dir: str | None, tasks_per_phase: int | None, progress: bool, notes: list[str] | None
+            ) -> dict[str, Any]:
+    started = time.perf_counter()
     notes = list(notes or [])
     if any(s.name == "quality_classifier" and not s.params.get("model") for s in config.stages):
         config, filled = default_classifier_task(config)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 
@@ -24,9 +25,7 @@ def prefect_api() -> Iterator[str]:
     if configured:
         yield configured
         return
-    from prefect.server.api.server import SubprocessASGIServer
-
-    server = SubprocessASGIServer()
+    server = _own_session_server()
     server.start()
     os.environ["PREFECT_API_URL"] = server.api_url
     try:
@@ -35,3 +34,30 @@ def prefect_api() -> Iterator[str]:
     finally:
         os.environ.pop("PREFECT_API_URL", None)
         server.stop()
+
+
+def _own_session_server() -> Any:
+    """Prefect's temporary server, started in a session of its own.
+
+    In the caller's process group, a Ctrl-C or a SIGTERM to the group (systemd, a CI runner) killed
+    the server first, and the run then spent minutes retrying a dead API before it could stop;
+    outside the group it lives until ``prefect_api`` stops it, after the run has stopped.
+    """
+    import subprocess
+
+    from prefect.server.api import server as prefect_server
+
+    class OwnSessionServer(prefect_server.SubprocessASGIServer):
+        def _run_uvicorn_command(self) -> subprocess.Popen[Any]:
+            popen = subprocess.Popen
+
+            def own_session(*args: Any, **kwargs: Any) -> subprocess.Popen[Any]:
+                return popen(*args, start_new_session=True, **kwargs)
+
+            prefect_server.subprocess.Popen = own_session  # type: ignore[misc]
+            try:
+                return super()._run_uvicorn_command()
+            finally:
+                prefect_server.subprocess.Popen = popen  # type: ignore[misc]
+
+    return OwnSessionServer()

@@ -25,7 +25,10 @@ os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 
 def start_server(host: str, port: int, home: Path | None = None, timeout: float = 120) -> subprocess.Popen:
     """``prefect server start`` as a child process; returns once its health endpoint answers."""
-    env = dict(os.environ, PREFECT_SERVER_ANALYTICS_ENABLED="false", PREFECT_UI_ENABLED="false")
+    # Logs streamed out (off by default in Prefect): `prefect deployment run --watch` then shows the
+    # run's log lines, the failure reason among them, not only the final state's name.
+    env = dict(os.environ, PREFECT_SERVER_ANALYTICS_ENABLED="false", PREFECT_UI_ENABLED="false",
+               PREFECT_SERVER_LOGS_STREAM_OUT_ENABLED="true", PREFECT_SERVER_LOGS_STREAM_PUBLISHING_ENABLED="true")
     if home is not None:
         env["PREFECT_HOME"] = str(home)  # its own SQLite database
     env.pop("PREFECT_API_URL", None)
@@ -75,10 +78,18 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     server = None
     if args.start_server:
+        shell_url = os.environ.get("PREFECT_API_URL")
         server = start_server(args.host, args.port, args.prefect_home)
-        os.environ["PREFECT_API_URL"] = f"http://{args.host}:{args.port}/api"
-        print(f"Prefect server on http://{args.host}:{args.port} (PREFECT_API_URL={os.environ['PREFECT_API_URL']})",
-              flush=True)
+        # One API URL for everything this process starts (the deployment, its runs, their tasks),
+        # whatever the shell had: the started server's.
+        url = f"http://{args.host}:{args.port}/api"
+        os.environ["PREFECT_API_URL"] = url
+        print(f"Prefect server on http://{args.host}:{args.port}; the deployment curate/{args.name} is served there.\n"
+              f"In another shell:  export PREFECT_API_URL={url}\n"
+              f"                   prefect deployment run curate/{args.name} --watch --params '{{...}}'", flush=True)
+        if shell_url and shell_url.rstrip("/") != url:
+            print(f"note: this shell's PREFECT_API_URL ({shell_url}) is not used by this process; a client still "
+                  "pointing there would not see this deployment", file=sys.stderr, flush=True)
     elif not os.environ.get("PREFECT_API_URL"):
         print("note: PREFECT_API_URL is not set; each process would start its own temporary server. "
               "Use --start-server or point PREFECT_API_URL at a server.", file=sys.stderr)

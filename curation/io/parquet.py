@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
@@ -62,10 +63,39 @@ class RollingParquetWriter:
         self._pending_bytes = 0
         self._rows = self._tokens = self._text_bytes = 0
 
-    def write(self, table: pa.Table, text_bytes: int, tokens: int = 0) -> None:
-        """Append rows; ``text_bytes`` and ``tokens`` are what they add toward the targets."""
+    def write(self, table: pa.Table, text_bytes: int, tokens: int = 0, row_bytes: np.ndarray | None = None,
+              row_tokens: np.ndarray | None = None) -> None:
+        """Append rows; ``text_bytes`` and ``tokens`` are what they add toward the targets.
+
+        With per-row ``row_bytes`` (and ``row_tokens``) a file closes right after the row that
+        reaches its target, however many rows the caller passes at once; without them, after the
+        table that does.
+        """
         if table.num_rows == 0:
             return
+        if row_bytes is not None and (self.target_bytes is not None or self.target_tokens is not None):
+            start = 0
+            while start < table.num_rows:
+                stop = self._rows_to_target(row_bytes[start:], None if row_tokens is None else row_tokens[start:])
+                end = start + stop
+                self._append(table.slice(start, end - start), int(row_bytes[start:end].sum()),
+                             int(row_tokens[start:end].sum()) if row_tokens is not None else 0)
+                start = end
+            return
+        self._append(table, text_bytes, tokens)
+
+    def _rows_to_target(self, row_bytes: np.ndarray, row_tokens: np.ndarray | None) -> int:
+        """How many of these rows the current file takes: up to the one reaching a target, or all."""
+        reach = len(row_bytes)
+        if self.target_bytes is not None:
+            hit = np.flatnonzero(np.cumsum(row_bytes) + self._text_bytes >= self.target_bytes)
+            reach = min(reach, int(hit[0]) + 1) if len(hit) else reach
+        if self.target_tokens is not None and row_tokens is not None:
+            hit = np.flatnonzero(np.cumsum(row_tokens) + self._tokens >= self.target_tokens)
+            reach = min(reach, int(hit[0]) + 1) if len(hit) else reach
+        return reach
+
+    def _append(self, table: pa.Table, text_bytes: int, tokens: int) -> None:
         self._pending.append(table)
         self._pending_bytes += text_bytes
         self._rows += table.num_rows

@@ -105,6 +105,7 @@ class QualityClassifier(Stage):
     """
 
     name = "quality_classifier"
+    file_params = ("model",)
     attributes = {"quality_score": pa.float32()}
 
     def __init__(self, model: str | None = None):

@@ -69,6 +69,7 @@ class LanguageFilter(Stage):
     """
 
     name = "language"
+    file_params = ("model_path",)
     attributes = {"lang": pa.string(), "lang_score": pa.float32()}
 
     def __init__(self, languages: list[str] | None = None, min_score: float = 0.5,
