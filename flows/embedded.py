@@ -41,7 +41,8 @@ def _own_session_server() -> Any:
 
     In the caller's process group, a Ctrl-C or a SIGTERM to the group (systemd, a CI runner) killed
     the server first, and the run then spent minutes retrying a dead API before it could stop;
-    outside the group it lives until ``prefect_api`` stops it, after the run has stopped.
+    outside the group it lives until ``prefect_api`` stops it, after the run has stopped. On Linux it
+    also gets SIGTERM when the process that started it dies (a SIGKILL, say), so it never outlives it.
     """
     import subprocess
 
@@ -52,7 +53,7 @@ def _own_session_server() -> Any:
             popen = subprocess.Popen
 
             def own_session(*args: Any, **kwargs: Any) -> subprocess.Popen[Any]:
-                return popen(*args, start_new_session=True, **kwargs)
+                return popen(*args, start_new_session=True, preexec_fn=_die_with_parent, **kwargs)
 
             prefect_server.subprocess.Popen = own_session  # type: ignore[misc]
             try:
@@ -61,3 +62,13 @@ def _own_session_server() -> Any:
                 prefect_server.subprocess.Popen = popen  # type: ignore[misc]
 
     return OwnSessionServer()
+
+
+def _die_with_parent() -> None:
+    """In the child, before exec: SIGTERM when the parent dies (Linux's PR_SET_PDEATHSIG)."""
+    import ctypes
+    import signal
+    import sys
+
+    if sys.platform.startswith("linux"):
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # 1 = PR_SET_PDEATHSIG

@@ -82,6 +82,36 @@ def test_deployment_runs_on_a_real_server(tmp_path, reference):
     assert serve.poll() is not None and server.poll() is not None
 
 
+def test_make_serve_ignores_the_shells_api_url_and_failures_say_why(tmp_path):
+    """`make serve` in a shell whose PREFECT_API_URL points elsewhere: the deployment and its runs use
+    the started server; a failed run's reason reaches `prefect deployment run --watch`."""
+    port = free_port()
+    home = tmp_path / "prefect-home"
+    serve_log = tmp_path / "serve.log"
+    with open(serve_log, "w") as log:
+        serve = subprocess.Popen([sys.executable, "-m", "flows.serve", "--start-server", "--port", str(port),
+                                  "--prefect-home", str(home), "--workers", "1"], cwd=ROOT,
+                                 env=quiet_env(PREFECT_API_URL="http://127.0.0.1:9/api"), start_new_session=True,
+                                 stdout=log, stderr=subprocess.STDOUT)
+    env = quiet_env(PREFECT_API_URL=f"http://127.0.0.1:{port}/api")
+    try:
+        deadline = time.monotonic() + 180
+        while subprocess.run([BIN / "prefect", "deployment", "inspect", "curate/main"], env=env,
+                             capture_output=True).returncode != 0:
+            assert serve.poll() is None, serve_log.read_text()
+            assert time.monotonic() < deadline, "the deployment was not registered in 180 s"
+            time.sleep(1)
+        params = {"input": [str(tmp_path / "missing.jsonl")], "output": str(tmp_path / "out")}
+        done = subprocess.run([BIN / "prefect", "deployment", "run", "curate/main", "--watch", "--params",
+                               json.dumps(params)], env=env, capture_output=True, text=True, timeout=300)
+        assert done.returncode != 0 and "Failed" in done.stdout
+        assert "curate failed: CurationError: input not found" in " ".join(done.stdout.split())
+        assert "is not used by this process" in serve_log.read_text()
+    finally:
+        stop(serve)
+    assert serve.poll() is not None
+
+
 def test_ray_runner_gives_the_same_output(tmp_path, reference):
     pytest.importorskip("prefect_ray")
     out = tmp_path / "ray"
