@@ -17,11 +17,12 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(BIN)/curate run --input $(SAMPLE) --output out/
 
-# A local Prefect server (127.0.0.1:4200, SQLite, analytics off) and the deployment curate/main; then
-#   .venv/bin/prefect deployment run curate/main --watch --params '{"input": ["sample_data/"], "output": "out/"}'
-# with PREFECT_API_URL=http://127.0.0.1:4200/api in that shell.
+# A local Prefect server (127.0.0.1:$(PORT), SQLite, analytics off) and the deployment curate/main; then
+#   .venv/bin/prefect deployment run curate/main --watch --params '{"input": ["sample_data/corpus.jsonl.gz"], "output": "out-served/"}'
+# with PREFECT_API_URL=http://127.0.0.1:$(PORT)/api in that shell.
+PORT ?= 4200
 serve: $(STAMP)
-	$(BIN)/python -m flows.serve --start-server --port 4200
+	$(BIN)/python -m flows.serve --start-server --port $(PORT)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import socket
 import sys
 from typing import Any
 
@@ -17,6 +18,8 @@ def run_flow(args: argparse.Namespace, config: Any, progress: bool, notes: list[
     """``curate run`` through the flow ``curate`` (process pool or Ray), against ``PREFECT_API_URL``
     or one temporary server for every process of the run. The CLI has checked the config, inputs
     and output before this starts anything."""
+    if args.runner == "ray" and args.ray_address:
+        check_reachable(args.ray_address)
     # Task-state lines for every partition would drown the run's summary, and this command prints
     # its own one-line errors; set PREFECT_LOGGING_LEVEL to see Prefect's logs.
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "CRITICAL")
@@ -39,6 +42,18 @@ def run_flow(args: argparse.Namespace, config: Any, progress: bool, notes: list[
                                     ) from None
             raise
     return done["report"]
+
+
+def check_reachable(address: str, timeout: float = 5.0) -> None:
+    """A ``ray://HOST:PORT`` or ``HOST:PORT`` address answers a TCP connect, before any server starts
+    (Ray's own client retries for half a minute before it says no)."""
+    if address == "auto":
+        return
+    host, _, port = address.split("://", 1)[-1].rpartition(":")
+    try:
+        socket.create_connection((host, int(port)), timeout=timeout).close()
+    except (OSError, ValueError) as exc:
+        raise CurationError(f"cannot start or reach {address}: {exc}") from None
 
 
 def _is_connection_error(exc: BaseException) -> bool:

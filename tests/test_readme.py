@@ -1,0 +1,141 @@
+"""Every shell command in README.md, run as a user would, in order, in a fresh folder.
+
+The folder holds what a checkout holds (sample_data/, Makefile, pyproject.toml) and this suite's
+own .venv, so the commands read exactly as documented. The only changes are sizes, where a command
+takes one (a training run of 2 steps on a 1-layer model instead of 200 on a bigger one; 2
+processes instead of 8), the port of `make serve` (a free one instead of 4200), `make test` (run as
+a dry run: this suite is what it runs), and make's set-up step (the suite's .venv is already
+installed). A command that hangs, crashes or prints a traceback fails the test, and so does a
+README command this file has no rule for.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shlex
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import ROOT
+
+README = (ROOT / "README.md").read_text()
+TINY = "--layers 1 --d-model 32 --heads 2 --seq-len 32 --batch-size 2 --max-steps 2"
+# (pattern, replacement): sizes only. Each must match at least one README command.
+SIZES = [
+    (r"--layers 2 --d-model 128 --heads 2 --seq-len 256 --max-steps 200", TINY),
+    (r"(curate train out/ --output runs/budget --from-budget)", rf"\1 --max-steps 2 --batch-size 2 --seq-len 32"),
+    (r"--nproc_per_node 8 (-m curation.training out/ --output runs/gpt)", rf"--nproc_per_node 2 \1 {TINY}"),
+    (r"(-m flows.train out/ runs/flow)", rf"\1 {TINY}"),
+]
+
+
+def readme_commands() -> list[str]:
+    """Shell commands of every ```sh block, continuation lines joined, comments dropped."""
+    commands = []
+    for block in re.findall(r"```sh\n(.*?)```", README, re.S):
+        joined = re.sub(r"\\\n\s*", " ", block)
+        for line in joined.splitlines():
+            line = line.strip()
+            if line and not line.startswith("#"):
+                commands.append(line)
+    return commands
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def checkout(tmp_path_factory) -> Path:
+    home = tmp_path_factory.mktemp("readme")
+    for name in ("sample_data", "Makefile", "pyproject.toml", ".venv"):
+        (home / name).symlink_to(ROOT / name)
+    return home
+
+
+def test_sample_config_is_the_readme_example():
+    block = re.search(r"This is\s+`sample_data/curate.yaml`:\n\n```yaml\n(.*?)```", README, re.S).group(1)
+    assert block == (ROOT / "sample_data" / "curate.yaml").read_text()
+
+
+def test_every_size_rule_applies():
+    text = "\n".join(readme_commands())
+    for pattern, _ in SIZES:
+        assert re.search(pattern, text), f"README no longer has {pattern!r}: update tests/test_readme.py"
+
+
+def test_every_readme_command_runs(checkout):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+    env |= {"PREFECT_SERVER_ANALYTICS_ENABLED": "false", "RAY_USAGE_STATS_ENABLED": "0", "PYTHONPATH": str(ROOT),
+            "XDG_CACHE_HOME": os.environ.get("XDG_CACHE_HOME", str(Path.home() / ".cache"))}
+    port = free_port()
+    serve = None
+    ran = []
+    try:
+        for command in readme_commands():
+            for pattern, replacement in SIZES:
+                command = re.sub(pattern, replacement, command)
+            command = command.replace("127.0.0.1:4200", f"127.0.0.1:{port}")
+            words = shlex.split(command, comments=True)
+            if words[0] == "export":
+                name, _, value = words[1].partition("=")
+                env[name] = value
+                ran.append(command)
+                continue
+            if words[:2] == ["make", "test"]:
+                dry = subprocess.run(["make", "-n", "-o", ".venv/.installed-stamp", "test"], cwd=checkout, env=env,
+                                     capture_output=True, text=True, timeout=60)
+                assert dry.returncode == 0 and "-m pytest" in dry.stdout, dry.stdout + dry.stderr
+                ran.append(command)
+                continue
+            if words[0] == "make":
+                words = ["make", "-o", ".venv/.installed-stamp", *words[1:]]
+            if words[:4] == ["make", "-o", ".venv/.installed-stamp", "serve"]:
+                serve_log = open(checkout / "serve.log", "w")  # noqa: SIM115 - closed with the process
+                serve = subprocess.Popen([*words, f"PORT={port}"], cwd=checkout, env=env, start_new_session=True,
+                                         stdout=serve_log, stderr=subprocess.STDOUT)
+                _wait_for_deployment(checkout, env, port, serve)
+                ran.append(command)
+                continue
+            done = subprocess.run(words, cwd=checkout, env=env, capture_output=True, text=True, timeout=600)
+            output = done.stdout + done.stderr
+            assert done.returncode == 0, f"{command}\n{output[-3000:]}"
+            assert "Traceback" not in output, f"{command}\n{output[-3000:]}"
+            ran.append(command)
+    finally:
+        if serve is not None:
+            os.killpg(serve.pid, signal.SIGTERM)
+            try:
+                serve.wait(30)
+            except subprocess.TimeoutExpired:
+                os.killpg(serve.pid, signal.SIGKILL)
+                serve.wait()
+    assert len(ran) == len(readme_commands())
+    # What the commands promise, checked on what they left behind.
+    for out in ("out", "out-ray", "out-library", "out-served"):
+        assert (checkout / out / "manifest.json").is_file(), out
+    ray = json.loads((checkout / "out-ray" / "manifest.json").read_text())
+    library = json.loads((checkout / "out-library" / "manifest.json").read_text())
+    assert ray["shards"] == library["shards"]  # the same output whatever runs it
+    assert (checkout / "export" / "nanogpt" / "val.bin").stat().st_size > 0
+    for run in ("tiny", "budget", "gpt", "flow/model"):
+        assert (checkout / "runs" / run / "train_summary.json").is_file(), run
+
+
+def _wait_for_deployment(checkout: Path, env: dict[str, str], port: int, serve: subprocess.Popen) -> None:
+    client = env | {"PREFECT_API_URL": f"http://127.0.0.1:{port}/api"}
+    deadline = time.monotonic() + 180
+    while subprocess.run([str(checkout / ".venv" / "bin" / "prefect"), "deployment", "inspect", "curate/main"],
+                         env=client, capture_output=True).returncode != 0:
+        assert serve.poll() is None, (checkout / "serve.log").read_text()
+        assert time.monotonic() < deadline, "make serve registered no deployment in 180 s"
+        time.sleep(1)
