@@ -93,7 +93,7 @@ def parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("run", metavar="RUN_DIR", help="a curate run's output folder (manifest.json, shards/)")
     p.add_argument("output", metavar="OUT_DIR", help="export/ and model/ (checkpoint, metrics, summary) go here")
-    add_training_arguments(p, defaults={**SMALL, "warmup_steps": "a tenth of max-steps, at most 100"})
+    add_training_arguments(p, defaults=SMALL)
     export = p.add_argument_group("export")
     export.add_argument("--format", nargs="*", choices=FORMATS, default=list(FORMATS),
                         help="hand-off formats to write first (default: all; none: --format with no value)")
@@ -102,9 +102,8 @@ def parser() -> argparse.ArgumentParser:
 
 
 def flow_config(args: argparse.Namespace) -> TrainConfig:
-    """``SMALL``, then ``--config``'s file, then the flags; warmup a tenth of the final max_steps unless set."""
-    steps = config_from_args(args, defaults={**SMALL, "warmup_steps": 0}).max_steps
-    return config_from_args(args, defaults={**SMALL, "warmup_steps": min(TrainConfig().warmup_steps, steps // 10)})
+    """``SMALL``, then ``--config``'s file, then the flags (warmup: TrainConfig's, a tenth of max_steps)."""
+    return config_from_args(args, defaults=SMALL)
 
 
 def _terminate(signum: int, frame: Any) -> None:

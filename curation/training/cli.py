@@ -42,6 +42,7 @@ def add_training_arguments(parser: argparse.ArgumentParser, defaults: dict[str, 
     Prefect flow's command (``flows.train``). ``defaults``: settings that command uses instead of
     ``TrainConfig``'s, for the help text (``config_from_args`` applies them)."""
     from_config = {name: field.default for name, field in _train_config_fields().items()}
+    from_config["warmup_steps"] = "a tenth of max-steps, at most 100"
     shown = {**from_config, **(defaults or {})}
     parser.add_argument("--config", "-c", metavar="FILE", help="YAML or TOML file of TrainConfig fields")
     shape = (f"{shown['layers']} layers, d_model {shown['d_model']}, {shown['heads']} heads"

@@ -77,7 +77,9 @@ class TrainConfig(BaseModel):
     lr: float = Field(6e-4, gt=0, description="GPT-3 Small's peak learning rate.")
     min_lr_ratio: float = Field(0.1, ge=0, le=1, description="Cosine decay to 10% of the peak (GPT-3, Appendix B; "
                                                             "Chinchilla, Hoffmann et al. 2022).")
-    warmup_steps: int = Field(100, ge=0, description="nanoGPT's small-run warmup (warmup_iters=100).")
+    warmup_steps: int | None = Field(
+        None, ge=0, description="Linear warmup steps; default a tenth of max_steps, at most 100 (nanoGPT's small-run "
+                                "warmup_iters=100 at the default 1,000 steps), so any max_steps is valid.")
     max_steps: int = Field(1000, gt=0, description="Optimizer steps; the cosine ends here.")
     beta1: float = Field(0.9, gt=0, lt=1)
     beta2: float = Field(0.95, gt=0, lt=1, description="GPT-3, Appendix B.")
@@ -103,6 +105,8 @@ class TrainConfig(BaseModel):
 
     @model_validator(mode="after")
     def _check(self) -> TrainConfig:
+        if self.warmup_steps is None:
+            self.warmup_steps = min(100, self.max_steps // 10)
         if self.warmup_steps > self.max_steps:
             raise ValueError(f"warmup_steps ({self.warmup_steps}) exceeds max_steps ({self.max_steps})")
         if not self.from_budget and self.d_model % self.heads:
