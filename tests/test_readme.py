@@ -139,3 +139,13 @@ def _wait_for_deployment(checkout: Path, env: dict[str, str], port: int, serve: 
         assert serve.poll() is None, (checkout / "serve.log").read_text()
         assert time.monotonic() < deadline, "make serve registered no deployment in 180 s"
         time.sleep(1)
+
+
+def test_readme_lists_every_deployment_parameter():
+    import inspect
+
+    from flows.curate import curate
+
+    paragraph = re.search(r"The deployment's parameters are the flow's: (.*?)\n\n", README, re.S).group(1)
+    listed = set(re.findall(r"`(\w+)`", paragraph))
+    assert set(inspect.signature(curate.fn).parameters) <= listed
