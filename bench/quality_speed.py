@@ -10,10 +10,10 @@ round (ours, DataTrove, ours, ...; best of the rounds each ran):
   ours_filter      the quality part of the `default` preset (heuristics -> language (CLD2) ->
                    quality_classifier (fastText) -> quality_threshold; the preset's corpus-level
                    dedup and its pii stage are left out) run as `curate run` runs its per-partition
-                   step (pipeline.curate_partition) without the writers: the input split into
+                   step (pipeline.steps.filter_partition) without the writers: the input split into
                    partitions as curate run plans them (input.partition_bytes), a 2-process
                    spawn pool whose workers build the stages once, then each read their partitions
-                   with our JSONL reader and run the stages batch by batch (pipeline.run_chain).
+                   with our JSONL reader and run the stages batch by batch (pipeline.chain.run_chain).
                    Timed from planning the partitions (worker start-up, imports and model loads
                    included) until the last partition is back. No output is written.
   ours_run         the whole `curate run` (pipeline.run(..., workers=2)) with the same stages and a
@@ -136,11 +136,11 @@ def _init_worker(specs: list[tuple[str, dict[str, Any]]]) -> None:
 
 
 def _filter_partition(part, input_config) -> tuple[list, list[tuple[str, str, str, int]], int, int]:
-    """`curate run`'s per-partition step (pipeline.curate_partition) without its writers: read the
+    """`curate run`'s per-partition step (pipeline.steps.filter_partition) without its writers: read the
     partition, run the stages batch by batch; return stage stats and (stage, reason, source, bytes)
     per dropped document."""
     from curation.io.readers import DocumentReader
-    from curation.pipeline import run_chain
+    from curation.pipeline.chain import run_chain
     from curation.summary import StageStats, utf8_bytes
 
     stats = [StageStats(stage.name) for stage in _worker_stages]
@@ -165,7 +165,7 @@ def time_filter_pass(corpus: Path, config) -> dict[str, Any]:
     """The filter pass of `curate run` without its writers: the input's partitions (as curate run plans
     them) over a 2-process pool, each worker reading its partitions and running the stages."""
     from curation.io.readers import resolve_inputs
-    from curation.partition import plan_partitions
+    from curation.partition import partition_inputs
     from curation.summary import StageStats
 
     specs = [(s.name, s.params) for s in config.stages]
@@ -174,7 +174,7 @@ def time_filter_pass(corpus: Path, config) -> dict[str, Any]:
     by_source: dict[str, list[int]] = {}
     kept_docs = kept_bytes = 0
     t0 = time.perf_counter()
-    partitions = plan_partitions(resolve_inputs([str(corpus)]), config.input.partition_bytes)
+    partitions = partition_inputs(resolve_inputs([str(corpus)]), config.input.partition_bytes)
     with ProcessPoolExecutor(WORKERS, mp_context=multiprocessing.get_context("spawn"),
                              initializer=_init_worker, initargs=(specs,)) as pool:
         for part_stats, dropped, docs, nbytes in pool.map(_filter_partition, partitions,

@@ -27,7 +27,8 @@ from curation.dedup.config import DedupConfig
 from curation.dedup.run import deduplicate
 from curation.errors import CurationError
 from curation.io.readers import DocumentReader, resolve_inputs
-from curation.quality.classifier import DEFAULT_PREFIX_CHARS, QualityModel, preprocess, sha256_of
+from curation.io.files import sha256_file
+from curation.quality.classifier import DEFAULT_PREFIX_CHARS, QualityModel, preprocess
 from curation.tokenizer import hash_unit
 
 POSITIVE, NEGATIVE = "hq", "lq"
@@ -171,7 +172,7 @@ def metrics(y_true: np.ndarray, scores: np.ndarray) -> dict[str, float]:
 
 
 def _write_card(model: Path, card: dict[str, Any]) -> dict[str, Any]:
-    card = {**card, "sha256": sha256_of(model), "file": model.name, "bytes": model.stat().st_size}
+    card = {**card, "sha256": sha256_file(model), "file": model.name, "bytes": model.stat().st_size}
     model.with_name(model.name + ".json").write_text(json.dumps(card, indent=2, sort_keys=True) + "\n")
     return card
 

@@ -1,6 +1,6 @@
 """Token budget arithmetic: what model a corpus supports, what training it costs, whether it fits.
 
-Pure functions, no I/O. ``curate plan`` (``curation/plan.py``) and the pipeline's
+Pure functions, no I/O. ``curate plan`` (``curation/budget_cli.py``) and the pipeline's
 ``DIR/budget.json`` / ``DIR/budget.md`` are thin layers over them.
 
 Units: token and parameter counts are plain numbers; compute is in FLOPs (operations, not per

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from curation.errors import CurationError
-from curation.plan import add_plan_parser, one_line_errors, run_plan
+from curation.budget_cli import add_plan_parser, one_line_errors, run_plan
 from curation.training.cli import add_train_parser, run_train
 
 EXAMPLES = """\

@@ -21,12 +21,12 @@ from curation.errors import CurationError
 MiB = 1 << 20
 
 
-class _Strict(BaseModel):
+class StrictModel(BaseModel):
     # A misspelt key in a user's file must fail loudly, not be ignored.
     model_config = ConfigDict(extra="forbid")
 
 
-class InputConfig(_Strict):
+class InputConfig(StrictModel):
     """How raw records become documents."""
 
     text_field: str = "text"
@@ -57,7 +57,7 @@ class InputConfig(_Strict):
     )
 
 
-class StageSpec(_Strict):
+class StageSpec(StrictModel):
     """One entry of the stage chain: a registered name (or ``module:Class``) and its arguments."""
 
     name: str
@@ -75,7 +75,7 @@ class StageSpec(_Strict):
         return value
 
 
-class TokenizerConfig(_Strict):
+class TokenizerConfig(StrictModel):
     """Byte-level BPE training (HF tokenizers) and exact token counting."""
 
     path: str | None = Field(None, description="Reuse this tokenizer.json instead of training one.")
@@ -107,7 +107,7 @@ class TokenizerConfig(_Strict):
     )
 
 
-class ShardConfig(_Strict):
+class ShardConfig(StrictModel):
     """Output Parquet shards."""
 
     target_bytes: int = Field(256 * MiB, gt=0, description="Close a shard once its text reaches this size.")
@@ -122,7 +122,7 @@ class ShardConfig(_Strict):
 TextPolicy = Literal["redacted", "raw", "none"]
 
 
-class OutputConfig(_Strict):
+class OutputConfig(StrictModel):
     """What the run writes beside the shards. Only the shards are meant to carry text: elsewhere it
     is redacted with the chain's ``pii`` settings (its defaults when the chain has none) unless a
     user asks for raw text by name."""
@@ -180,7 +180,7 @@ CORPUS_STAGES: list[dict[str, Any]] = [{"name": "dedup"}, {"name": "pii"}]
 PRESETS: dict[str, list[dict[str, Any]]] = {name: chain + CORPUS_STAGES for name, chain in QUALITY_PRESETS.items()}
 
 
-class PipelineConfig(_Strict):
+class PipelineConfig(StrictModel):
     """Everything that decides a run's output (the input and output paths are arguments).
 
     The stage chain is ``preset`` (a quality chain from :data:`QUALITY_PRESETS`, then dedup and PII

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import base64
 import io
-from collections import Counter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -67,38 +66,16 @@ def _plots(result: RunResult) -> dict[str, tuple[str, bytes]]:
             ax.set_xlabel("quality_score")
             ax.set_ylabel("documents")
         plots["quality"] = ("quality_score of the kept documents", _png(quality))
-    sizes = _cluster_sizes(result)
-    if sizes:
-        def clusters(ax):
-            labels = list(sizes)
-            ax.bar(range(len(labels)), [sizes[k] for k in labels], color="#a86848")
-            ax.set_xticks(range(len(labels)), labels)
-            ax.set_xlabel("duplicate cluster size (documents)")
-            ax.set_ylabel("clusters")
-        plots["clusters"] = ("Dedup cluster sizes", _png(clusters))
+    for group, rows in result.counter_tables:
+        if group.plot and rows:
+            def bars(ax, group=group, rows=rows):
+                labels = list(rows)
+                ax.bar(range(len(labels)), list(rows.values()), color="#a86848")
+                ax.set_xticks(range(len(labels)), labels)
+                ax.set_xlabel(group.label)
+                ax.set_ylabel(group.value)
+            plots[group.slug] = (group.title, _png(bars))
     return plots
-
-
-def _stage_counters(result: RunResult, prefix: str) -> Counter[str]:
-    found: Counter[str] = Counter()
-    for stats in result.stages:
-        for key, value in stats.counters.items():
-            if key.startswith(prefix):
-                found[key[len(prefix):]] += value
-    return found
-
-
-def _cluster_sizes(result: RunResult) -> dict[str, int]:
-    sizes = _stage_counters(result, "dedup/cluster_size/")
-
-    def order(label: str) -> int:
-        return int(label.split("-")[0])
-    return {k: sizes[k] for k in sorted(sizes, key=order)}
-
-
-def _pii_counts(result: RunResult) -> Counter[str]:
-    counts = _stage_counters(result, "pii/")
-    return Counter({k: v for k, v in counts.items() if k.isupper()})
 
 
 def _num(n: Any) -> str:
@@ -121,10 +98,10 @@ def render_markdown(result: RunResult, budget: dict[str, Any], images: dict[str,
     lines += ["", "## Drops by reason", "", "| stage | reason | documents |", "|---|---|---:|"]
     lines += [f"| {st.stage} | {reason} | {n:,} |" for st in result.stages for reason, n in sorted(st.reasons.items())]
     lines += [f"| read (quarantined) | {reason} | {n:,} |" for reason, n in sorted(result.quarantine_reasons.items())]
-    pii = _pii_counts(result)
-    if pii:
-        lines += ["", "## PII redacted, by entity", "", "| entity | spans |", "|---|---:|"]
-        lines += [f"| {e} | {n:,} |" for e, n in sorted(pii.items())]
+    for group, rows in result.counter_tables:
+        if rows and not group.plot:
+            lines += ["", f"## {group.title}", "", f"| {group.label} | {group.value} |", "|---|---:|"]
+            lines += [f"| {k} | {n:,} |" for k, n in rows.items()]
     for name, (title, link) in images.items():
         lines += ["", f"## {title}", "", f"![{title}]({link})"]
     # The budget's own headings, one level down.

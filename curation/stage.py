@@ -21,7 +21,7 @@ from abc import ABC, abstractmethod
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, ClassVar
 
 import pyarrow as pa
@@ -66,28 +66,14 @@ class Stage(ABC):
     # so the same model gives the same manifest wherever it sits.
     file_params: ClassVar[tuple[str, ...]] = ()
 
+    # Counter groups the run report shows as tables (and plots), read by the stage's own declaration
+    # rather than by anyone parsing its counter names.
+    counter_groups: ClassVar[tuple[CounterGroup, ...]] = ()
+
     @property
     def needs_fit(self) -> bool:
-        """True for corpus-level stages (a top fraction, dedup): the runner calls :meth:`fit` on the
-        whole staged corpus after pass 1, then runs them in pass 2. They must come last in the chain."""
+        """True for a corpus-level stage (:class:`CorpusStage`) that needs fitting with these parameters."""
         return False
-
-    def fit(self, staging: list[Path], workdir: Path, map_fn: MapFn = map) -> dict[str, int] | None:
-        """See the whole curated corpus before :meth:`process` is called; return corpus counters.
-
-        Everything :meth:`process` needs must be written to ``workdir``: pass 2 may run in other
-        processes (or machines), which call :meth:`load` on a fresh instance instead.
-
-        Args:
-            staging: the staged Parquet files (``id``, ``text``, ``source`` and stage attributes), in
-                input order.
-            workdir: a folder of the stage's own for intermediate files and the fitted state.
-            map_fn: runs a phase's independent tasks (``map``: here, in order; a runner passes its own).
-        """
-        return None
-
-    def load(self, workdir: Path) -> None:
-        """Restore what :meth:`fit` wrote to ``workdir`` (called before pass 2 in every process)."""
 
     def __call__(self, batch: list[Document]) -> StageResult:
         result = self.process(batch)
@@ -100,6 +86,69 @@ class Stage(ABC):
     @abstractmethod
     def process(self, batch: list[Document]) -> StageResult:
         """Return the kept documents, the dropped ones with reasons, and stage counters."""
+
+
+class CorpusStage(Stage):
+    """A stage that must see the whole corpus before deciding on any document (dedup, a top fraction).
+
+    The runner calls :meth:`fit` on every staged file after pass 1 (the per-document stages before
+    it), then runs the stage in pass 2, in any process or machine, on a fresh instance that
+    loads what the fit wrote (:meth:`load`). Corpus-level stages stand together in a chain: after the
+    per-document filters and before the stages that run after them in pass 2 (PII redaction), so
+    each is fitted on exactly the documents it will see (``check_config`` enforces it).
+    """
+
+    @property
+    def needs_fit(self) -> bool:
+        return True
+
+    @abstractmethod
+    def fit(self, staging: list[Path], workdir: Path, map_fn: MapFn = map) -> dict[str, int] | None:
+        """See the whole curated corpus before :meth:`process` is called; return corpus counters.
+
+        Everything :meth:`process` needs must be written to ``workdir``: pass 2 may run in other
+        processes (or machines), which call :meth:`load` on a fresh instance instead.
+
+        Args:
+            staging: the staged Parquet files (``id``, ``text``, ``source`` and stage attributes), in
+                input order.
+            workdir: a folder of the stage's own for intermediate files and the fitted state; the
+                files at its top level are the state (checked by sha256 before a rerun trusts them).
+            map_fn: runs a phase's independent tasks (``map``: here, in order; a runner passes its own).
+        """
+
+    @abstractmethod
+    def load(self, workdir: Path) -> None:
+        """Restore what :meth:`fit` wrote to ``workdir`` (called before pass 2 in every process)."""
+
+
+@dataclass(frozen=True)
+class CounterGroup:
+    """Counters a stage keys ``PREFIX + label`` (``pii/entity/EMAIL_ADDRESS``), shown as one table.
+
+    Attributes:
+        prefix: the counter names' common start.
+        title: the table's heading; ``label`` and ``value`` its column names.
+        plot: also draw a bar chart of it.
+        numeric: labels start with a number (``2``, ``11-100``) and sort by it.
+    """
+
+    prefix: str
+    title: str
+    label: str
+    value: str
+    plot: bool = False
+    numeric: bool = False
+
+    @property
+    def slug(self) -> str:
+        """A file-name form of the group (its plot's name)."""
+        return self.prefix.strip("/").replace("/", "-")
+
+    def select(self, counters: Mapping[str, int]) -> dict[str, int]:
+        found = {k[len(self.prefix):]: v for k, v in counters.items() if k.startswith(self.prefix)}
+        order = (lambda k: (int(k.split("-")[0]), k)) if self.numeric else (lambda k: (0, k))
+        return {k: found[k] for k in sorted(found, key=order)}
 
 
 class Filter(Stage):

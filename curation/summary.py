@@ -20,10 +20,10 @@ class StageStats:
     tokens_dropped: int | None = None  # counted on removed/ texts once the tokenizer exists
     seconds: float = 0.0  # summed over worker processes when several run the stage
     reasons: Counter[str] = field(default_factory=Counter)
-    counters: Counter[str] = field(default_factory=Counter)  # the stage's own, e.g. pii/EMAIL_ADDRESS
+    counters: Counter[str] = field(default_factory=Counter)  # the stage's own, e.g. pii/entity/EMAIL_ADDRESS
 
     def add_step(self, step) -> None:
-        """Fold one batch's :class:`~curation.pipeline.StepRecord` into the totals."""
+        """Fold one batch's :class:`~curation.pipeline.chain.StepRecord` into the totals."""
         self.docs_in += step.docs_in
         self.docs_out += step.docs_out
         self.bytes_in += step.bytes_in

@@ -1,18 +1,21 @@
-"""Flow ``curate``: the pipeline's steps as Prefect tasks, one library call per partition.
+"""Flow ``curate``: the library's step graph on Prefect tasks, one task per step and partition.
 
-The sequence is :func:`curation.pipeline.execute`'s; here every step is a task, so the UI shows
-each partition, retries transient I/O errors and a process pool or Ray runs them. All logic stays
-in ``curation.pipeline``: a task body is one call.
+The order of the steps is :func:`curation.pipeline.build_graph`'s; this file only maps Prefect onto
+it (:class:`PrefectRunner`): a per-partition step becomes one task run per partition, a step that
+runs once becomes one task, and a step that orchestrates pieces of its own (dedup's phases) runs in
+the flow with a ``map`` whose pieces are tasks. The task runner decides where tasks run: a process
+pool, or Ray through prefect-ray.
 
-    curate(input=["sample_data/"], output="out/")                       # embedded, process pool
+    curate(input=["sample_data/corpus.jsonl.gz"], output="out/")       # embedded, process pool
     curate.with_options(task_runner=runner("ray", address))(...)        # on a Ray cluster
 """
 
 from __future__ import annotations
 
+import functools
 import os
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from prefect import flow, get_run_logger, task, unmapped
@@ -25,7 +28,7 @@ from tqdm import tqdm
 from classifiers.default import fill_default_model
 from curation import pipeline
 from curation.config import PipelineConfig
-from curation.pipeline import RunPlan
+from curation.pipeline import Step
 
 
 def transient(task_: Any, task_run: Any, state: Any) -> bool:
@@ -39,66 +42,60 @@ def transient(task_: Any, task_run: Any, state: Any) -> bool:
     return False
 
 
-# Each task calls one library function. Results are not persisted by Prefect: the steps write
-# their own outputs and completion markers, which is what resuming relies on.
+# Results are not persisted by Prefect: the steps write their own outputs and completion markers,
+# which is what resuming relies on.
 TASK = dict(retries=2, retry_delay_seconds=[1, 5], retry_condition_fn=transient, persist_result=False,
             cache_policy=None)
 
 
-@task(name="default-classifier", **TASK)
-def default_classifier_task(config: PipelineConfig) -> tuple[PipelineConfig, list[str]]:
+@task(name="step", **TASK)
+def step_task(fn: Callable[..., Any], item: Any = None) -> Any:
+    """One call of a step: ``fn(item)`` for a partition (or a chunk of an orchestrating step's
+    pieces), ``fn()`` for a step that runs once."""
+    return fn() if item is None else fn(item)
+
+
+def with_default_model(config: PipelineConfig) -> tuple[PipelineConfig, list[str]]:
+    """``config`` with the demo quality model filled in where none is configured, and the note."""
     config = config.model_copy(deep=True)
     return config, fill_default_model(config)
 
 
-@task(name="plan", **TASK)
-def plan_task(inputs: list[str], output: str, config: PipelineConfig, fresh: bool, work_dir: str | None,
-              notes: list[str]) -> RunPlan:
-    return pipeline.plan_run(inputs, output, config, fresh, work_dir, notes)
+def _chunk(fn: Callable[[Any], Any], items: list[Any]) -> list[Any]:
+    return [fn(item) for item in items]
 
 
-@task(name="filter-partition", task_run_name="filter-{index}", **TASK)
-def curate_partition_task(plan: RunPlan, index: int, skip: list[int] | None = None) -> dict[str, Any]:
-    return pipeline.curate_partition(plan, index, skip or ())
+class PrefectRunner:
+    """:class:`curation.pipeline.Runner` on Prefect: every call a named task of the current flow.
 
+    Args:
+        progress: progress bars on the flow's terminal.
+        max_tasks: most tasks per orchestrated phase (dedup's signature, band and shingle phases): a
+            band partition of a small corpus is milliseconds of work and a Prefect task costs ~0.1 s,
+            so consecutive pieces share a task.
+    """
 
-@task(name="duplicate-ids", **TASK)
-def duplicate_ids_task(plan: RunPlan) -> dict[int, list[int]]:
-    return pipeline.duplicate_id_skips(plan)
+    def __init__(self, progress: bool = False, max_tasks: int | None = None):
+        self.progress = progress
+        self.max_tasks = max_tasks or 4 * (os.cpu_count() or 1)
 
+    def map(self, step: Step, fn: Callable[[int], Any], items: Sequence[int]) -> list[Any]:
+        named = step_task.with_options(name=step.name, task_run_name=step.run_name.replace("{index}", "{item}"))
+        return _gather(named.map(unmapped(fn), list(items)), step.name, self.progress)
 
-@task(name="phase", **TASK)
-def phase_task(fn: Callable[[Any], Any], chunk: list[Any]) -> list[Any]:
-    """Independent pieces of a corpus-level stage's fit (dedup: signature parts, bands, ...)."""
-    return _run_chunk(fn, chunk)
+    def call(self, step: Step, fn: Callable[[], Any]) -> Any:
+        return step_task.with_options(name=step.name, task_run_name=step.name)(fn)
 
-
-@task(name="late-partition", task_run_name="dedup+pii-{index}", **TASK)
-def late_partition_task(plan: RunPlan, index: int, early: dict[str, Any], fits: list[dict[str, Any]]
-                        ) -> dict[str, Any]:
-    return pipeline.late_partition(plan, index, early, fits)
-
-
-@task(name="train-tokenizer", **TASK)
-def tokenizer_task(plan: RunPlan, final: list[dict[str, Any]]) -> dict[str, Any]:
-    return pipeline.tokenizer_step(plan, final)
-
-
-@task(name="tokenize-and-shard", **TASK)
-def shards_task(plan: RunPlan, final: list[dict[str, Any]], removed: list[dict[str, Any]],
-                tokenizer: dict[str, Any]) -> dict[str, Any]:
-    return pipeline.write_shards(plan, final, removed, tokenizer)
-
-
-@task(name="budget-and-report", **TASK)
-def finalize_task(plan: RunPlan, early: list[dict[str, Any]], fits: list[dict[str, Any]], late: list[dict[str, Any]],
-                  tokenizer: dict[str, Any], shards: dict[str, Any], seconds: float, keep_intermediate: bool
-                  ) -> dict[str, Any]:
-    result = pipeline.finalize(plan, early, fits, late, tokenizer, shards, seconds, keep_intermediate)
-    # Plot links that work from the Prefect UI's machine: the published URL, or the local folder.
-    base = result.published_to.rstrip("/") if result.published_to else "file://" + str(result.output_dir.resolve())
-    return {"summary": result.summary, "manifest": result.manifest, "report": result.report(),
-            "report_md": result.report_markdown.replace("](report/", f"]({base}/report/")}
+    def fanout(self, step: Step) -> Callable[[Callable[[Any], Any], Iterable[Any]], list[Any]]:
+        def map_fn(fn: Callable[[Any], Any], items: Iterable[Any]) -> list[Any]:
+            items = list(items)
+            size = max(1, -(-len(items) // self.max_tasks))
+            chunks = [items[i:i + size] for i in range(0, len(items), size)]
+            name = getattr(fn, "func", fn).__name__.strip("_").replace("_", "-")
+            named = step_task.with_options(name=name, task_run_name=name)
+            done = _gather(named.map(unmapped(functools.partial(_chunk, fn)), chunks), name, self.progress)
+            return [r for chunk in done for r in chunk]
+        return map_fn
 
 
 def _gather(futures: Iterable[Any], desc: str, progress: bool) -> list[Any]:
@@ -108,24 +105,6 @@ def _gather(futures: Iterable[Any], desc: str, progress: bool) -> list[Any]:
         for _ in as_completed(futures):
             bar.update()
     return [f.result() for f in futures]
-
-
-def _run_chunk(fn: Callable[[Any], Any], items: list[Any]) -> list[Any]:
-    return [fn(item) for item in items]
-
-
-def _task_map(progress: bool, max_tasks: int) -> Callable[[Callable[[Any], Any], Iterable[Any]], list[Any]]:
-    """A ``map`` for the library's fan-out points (dedup's signature, band and shingle phases): each
-    task runs one or a few consecutive items, at most ``max_tasks`` tasks per phase, because a
-    band partition of a small corpus is milliseconds of work and a Prefect task costs ~0.1 s."""
-    def map_fn(fn: Callable[[Any], Any], items: Iterable[Any]) -> list[Any]:
-        items = list(items)
-        size = max(1, -(-len(items) // max_tasks))
-        chunks = [items[i:i + size] for i in range(0, len(items), size)]
-        name = getattr(fn, "func", fn).__name__.strip("_").replace("_", "-")
-        named = phase_task.with_options(name=name, task_run_name=name)
-        return [r for chunk in _gather(named.map(unmapped(fn), chunks), name, progress) for r in chunk]
-    return map_fn
 
 
 @flow(name="curate", log_prints=True, persist_result=False,
@@ -150,7 +129,8 @@ def curate(input: list[str], output: str, config: PipelineConfig | None = None, 
     # the globals its body uses, and Prefect resolves the annotations above in those.
     config = config or PipelineConfig()
     try:
-        return _curate(input, output, config, fresh, keep_intermediate, work_dir, tasks_per_phase, progress, notes)
+        return _curate(input, output, config, fresh, keep_intermediate, work_dir, tasks_per_phase, progress,
+                       list(notes or []))
     except Exception as exc:
         # One line in the run's log while it is still running, so `prefect deployment run --watch`
         # (which prints the run's logs, then only the final state's name) shows why it failed.
@@ -160,41 +140,24 @@ def curate(input: list[str], output: str, config: PipelineConfig | None = None, 
 
 
 def _curate(input: list[str], output: str, config: PipelineConfig, fresh: bool, keep_intermediate: bool,
-            work_dir: str | None, tasks_per_phase: int | None, progress: bool, notes: list[str] | None
-            ) -> dict[str, Any]:
-    started = time.perf_counter()
-    notes = list(notes or [])
+            work_dir: str | None, tasks_per_phase: int | None, progress: bool, notes: list[str]) -> dict[str, Any]:
+    started = time.time()
+    runner = PrefectRunner(progress, tasks_per_phase)
     if any(s.name == "quality_classifier" and not s.params.get("model") for s in config.stages):
-        config, filled = default_classifier_task(config)
+        config, filled = runner.call(Step("default-classifier", "config", with_default_model),
+                                     functools.partial(with_default_model, config))
         notes += filled
     # The lock is the flow process's, held for the whole run: tasks run in other processes.
     with pipeline.locked(input, output, work_dir):
-        plan = plan_task(input, output, config, fresh, work_dir, notes)
-        indices = list(range(len(plan.partitions)))
-        early = _gather(curate_partition_task.map(unmapped(plan), indices), "filter", progress)
-        skips = duplicate_ids_task(plan)
-        if skips:
-            redo = _gather(curate_partition_task.map(unmapped(plan), list(skips), list(skips.values())), "ids",
-                           progress)
-            early = [dict(zip(skips, redo)).get(i, e) for i, e in enumerate(early)]
-        pipeline.check_survivors(plan, early)
-        # Fitting is orchestration of the stage's own phases; each phase item is a task.
-        fits = [pipeline.fit_stage(plan, i, early, _task_map(progress, tasks_per_phase or 4 * (os.cpu_count() or 1)))
-                for i, s in enumerate(plan.stages()) if s.needs_fit]
-        late: list[dict[str, Any]] = []
-        final = early
-        if plan.late_specs:
-            late = _gather(late_partition_task.map(unmapped(plan), indices, early, unmapped(fits)), "dedup+pii",
-                           progress)
-            pipeline.check_survivors(plan, early, late)
-            final = late
-        tokenizer = tokenizer_task(plan, final)
-        shards = shards_task(plan, final, early + late, tokenizer)
-        done = finalize_task(plan, early, fits, late, tokenizer, shards, time.perf_counter() - started,
-                             keep_intermediate)
-    create_markdown_artifact(done["report_md"], key="curation-report", description=f"curate run into {output}")
-    print(f"{done['summary']['total_documents']:,} documents, {done['summary']['total_tokens']:,} tokens -> {output}")
-    return done
+        plan = runner.call(Step("plan", "plan", pipeline.plan_run), functools.partial(
+            pipeline.plan_run, input, output, config, fresh, work_dir, notes))
+        result = pipeline.execute(plan, runner, started, keep_intermediate)
+    # Plot links that work from the Prefect UI's machine: the published URL, or the local folder.
+    base = result.published_to.rstrip("/") if result.published_to else "file://" + str(result.output_dir.resolve())
+    create_markdown_artifact(result.report_markdown.replace("](report/", f"]({base}/report/"),
+                             key="curation-report", description=f"curate run into {output}")
+    print(f"{result.summary['total_documents']:,} documents, {result.summary['total_tokens']:,} tokens -> {output}")
+    return {"summary": result.summary, "manifest": result.manifest, "report": result.report()}
 
 
 def runner(kind: str = "process", address: str | None = None, workers: int | None = None) -> TaskRunner:
@@ -216,4 +179,4 @@ def runner(kind: str = "process", address: str | None = None, workers: int | Non
     raise ValueError(f"unknown runner {kind!r}: process or ray")
 
 
-__all__ = ["curate", "runner"]
+__all__ = ["PrefectRunner", "curate", "runner"]

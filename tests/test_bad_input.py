@@ -19,7 +19,7 @@ import zstandard
 
 from curation.config import InputConfig
 from curation.io.readers import DocumentReader, resolve_inputs
-from curation.partition import plan_partitions
+from curation.partition import partition_inputs
 from curation.pipeline import run
 
 from conftest import small_config
@@ -32,7 +32,7 @@ def read(paths, **config):
     cfg = InputConfig(**config)
     reader = DocumentReader(cfg)
     docs, bad = [], []
-    for part in plan_partitions(resolve_inputs([str(p) for p in paths]), cfg.partition_bytes):
+    for part in partition_inputs(resolve_inputs([str(p) for p in paths]), cfg.partition_bytes):
         for f in part.files:
             for batch in reader.read(f):
                 docs += batch.docs

@@ -17,7 +17,7 @@ from pydantic import ValidationError
 
 from curation.dedup import (DedupConfig, MinHasher, NormalizeConfig, UnionFind, bucket_partition, char_shingle_hash,
                             cluster, deduplicate, exact_hashes, normalize_text, optimal_params, pair_jaccard,
-                            partitions, plan_parts, s_curve, signature_partition, text_hash128, tokenize_batch,
+                            partitions, staging_parts, s_curve, signature_partition, text_hash128, tokenize_batch,
                             tokens, word_shingle_hash)
 from curation.dedup.cluster import _Block
 
@@ -298,7 +298,7 @@ def test_phases_one_by_one_equal_convenience(sample_files, sample_result, tmp_pa
     """The per-partition tasks, run in another order, give the same file as deduplicate()."""
     _, expected = sample_result
     cfg, work = DedupConfig(), tmp_path / "phases"
-    for path, index, first in reversed(plan_parts(sample_files)):
+    for path, index, first in reversed(staging_parts(sample_files)):
         signature_partition(path, index, first, work, cfg)
     for name in reversed(partitions(cfg)):
         bucket_partition(name, work, cfg)
@@ -330,7 +330,7 @@ def test_resume_reuses_finished_tasks(sample_files, tmp_path):
 
 def test_cluster_needs_every_part(sample_files, tmp_path):
     cfg = DedupConfig()
-    path, index, first = plan_parts(sample_files)[1]
+    path, index, first = staging_parts(sample_files)[1]
     signature_partition(path, index, first, tmp_path / "w", cfg)  # part 1 without part 0
     with pytest.raises(ValueError, match="not contiguous"):
         bucket_partition("exact", tmp_path / "w", cfg)

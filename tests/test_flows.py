@@ -193,5 +193,5 @@ def test_report_shows_funnel_plots_pii_and_budget(tmp_path):
     assert "| dedup | exact_duplicate |" in md and "| EMAIL_ADDRESS |" in md
     html = (result.output_dir / "report.html").read_text()
     assert html.count("data:image/png;base64,") == 2  # length and clusters (no quality_score here)
-    for png in ("length", "clusters"):
+    for png in ("length", "dedup-cluster_size"):
         assert (result.output_dir / "report" / f"{png}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

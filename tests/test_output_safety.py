@@ -127,9 +127,9 @@ def test_a_second_run_on_the_same_output_is_refused(tmp_path):
 def test_the_lock_is_held_for_the_whole_run(tmp_path, monkeypatch):
     out = tmp_path / "out"
     seen = []
-    from curation import pipeline
+    from curation.pipeline import graph
 
-    original = pipeline.write_shards
+    original = graph.write_shards
 
     def probe(*args, **kwargs):
         try:
@@ -139,7 +139,7 @@ def test_the_lock_is_held_for_the_whole_run(tmp_path, monkeypatch):
             seen.append("held")
         return original(*args, **kwargs)
 
-    monkeypatch.setattr(pipeline, "write_shards", probe)
+    monkeypatch.setattr(graph, "write_shards", probe)
     # flock locks belong to open file descriptions: another thread's open() is another holder.
     thread = threading.Thread(target=run, args=([str(SAMPLE)], out, small_config()), kwargs={"progress": False})
     thread.start()
@@ -258,17 +258,17 @@ def test_cleanup_interrupted_halfway_is_recovered(tmp_path, gone):
 def test_marker_is_removed_before_a_step_rewrites_its_files(tmp_path, monkeypatch):
     out = tmp_path / "out"
     run([str(SAMPLE)], out, small_config(), progress=False, keep_intermediate=True)
-    from curation import pipeline
+    from curation.io.parquet import RollingParquetWriter
 
     seen = {}
-    original = pipeline.RollingParquetWriter.write
+    original = RollingParquetWriter.write
 
     def spy(self, *args, **kwargs):
         if self.prefix == "shard":
             seen.setdefault("marker", (out / "markers" / "shards.json").exists())
         return original(self, *args, **kwargs)
 
-    monkeypatch.setattr(pipeline.RollingParquetWriter, "write", spy)
+    monkeypatch.setattr(RollingParquetWriter, "write", spy)
     run([str(SAMPLE)], out, small_config(shards={"target_tokens": 500_000}), progress=False, keep_intermediate=True)
     assert seen == {"marker": False}
 

@@ -197,7 +197,7 @@ def test_counts_counters_and_idempotence(stage):
     assert [d.attributes["pii_counts"] for d in result.kept] == [
         {"CREDIT_CARD": 1, "EMAIL_ADDRESS": 1, "PHONE_NUMBER": 1}, {}, {"EMAIL_ADDRESS": 2}]
     assert {k: v for k, v in result.counters.items() if k.startswith("pii/")} == {
-        "pii/CREDIT_CARD": 1, "pii/EMAIL_ADDRESS": 3, "pii/PHONE_NUMBER": 1, "pii/docs_redacted": 2}
+        "pii/entity/CREDIT_CARD": 1, "pii/entity/EMAIL_ADDRESS": 3, "pii/entity/PHONE_NUMBER": 1, "pii/docs_redacted": 2}
     assert docs[0].text == TEXT  # the input documents are not modified
     again = stage(result.kept)  # redacted text holds nothing more to redact
     assert [d.text for d in again.kept] == [d.text for d in result.kept]
@@ -352,6 +352,6 @@ def test_end_to_end_no_injected_value_survives(tmp_path, sample_docs):
     totals: Counter[str] = Counter()
     for counts in shards.column("pii_counts").to_pylist():
         totals.update(dict(counts))
-    assert {k.removeprefix("pii/"): v for k, v in pii_stage["counters"].items() if k != "pii/docs_redacted"} \
+    assert {k.removeprefix("pii/entity/"): v for k, v in pii_stage["counters"].items() if k.startswith("pii/entity/")} \
         == dict(totals)
     assert totals["EMAIL_ADDRESS"] == 210 and totals["PHONE_NUMBER"] == 92

@@ -14,7 +14,7 @@ import pytest
 from conftest import ROOT
 
 from curation.errors import CurationError
-from curation.plan import add_plan_parser, main, manifest_tokens, run_plan
+from curation.budget_cli import add_plan_parser, main, manifest_tokens, run_plan
 
 
 def parse(*argv: str) -> argparse.Namespace:
@@ -240,7 +240,7 @@ def test_inconsistent_input_is_a_one_line_curation_error(argv, message):
 
 
 def test_module_runs_the_command():
-    result = run_module("curation.plan", "--tokens", "2T", "--params", "70B", "--json")
+    result = run_module("curation.budget_cli", "--tokens", "2T", "--params", "70B", "--json")
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["training_flops"] == pytest.approx(8.4e23)
 
@@ -254,7 +254,7 @@ def test_module_runs_the_command():
     (["--unknown-flag"], "unrecognized arguments"),
 ])
 def test_process_bad_input_exit_2_one_line(argv, message):
-    result = run_module("curation.plan", *argv)
+    result = run_module("curation.budget_cli", *argv)
     assert result.returncode == 2 and result.stdout == ""
     assert_one_line_error(result.stderr, message)
 

@@ -68,10 +68,13 @@ def synthetic_result(tmp_path: Path) -> RunResult:
     length = StageStats("length", docs_in=3_495, docs_out=3_300, bytes_out=9_000_000, seconds=1.25,
                         reasons=Counter({"too_short": 190, "too_long": 5}))
     pii = StageStats("pii", docs_in=3_300, docs_out=3_299, bytes_out=8_900_000, tokens_out=2_000_000, seconds=2.5,
-                     reasons=Counter({"pii_density": 1}), counters=Counter({"pii/EMAIL_ADDRESS": 210}))
+                     reasons=Counter({"pii_density": 1}), counters=Counter({"pii/entity/EMAIL_ADDRESS": 210}))
     summary = {"total_documents": 3_299, "total_tokens": 2_000_000, "partitions": 2, "seconds": 4.2}
     manifest = {"shards": [], "total_documents": 3_299, "total_tokens": 2_000_000}
-    return RunResult(tmp_path, manifest, summary, [length, pii], Counter({"invalid_json": 2}))
+    from curation.pii.redact import PIIRedactor
+
+    tables = [(group, group.select(pii.counters)) for group in PIIRedactor.counter_groups]
+    return RunResult(tmp_path, manifest, summary, [length, pii], Counter({"invalid_json": 2}), counter_tables=tables)
 
 
 def test_whole_report_is_html_budget_included(tmp_path):

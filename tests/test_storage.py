@@ -12,7 +12,7 @@ import pytest
 
 from conftest import MESSY, SAMPLE, small_config
 from curation.io.readers import resolve_inputs
-from curation.partition import plan_partitions
+from curation.partition import partition_inputs
 from curation.pipeline import run
 
 
@@ -37,7 +37,7 @@ def shard_bytes(out) -> list[bytes]:
 
 def test_small_partitions_change_nothing(plain_sample, reference, tmp_path):
     config = small_config(input={"partition_bytes": 700_000})
-    partitions = plan_partitions(resolve_inputs([str(plain_sample)]), 700_000)
+    partitions = partition_inputs(resolve_inputs([str(plain_sample)]), 700_000)
     assert len(partitions) > 15 and {f.unit for p in partitions for f in p.files} == {"bytes", None}
     result = run([str(plain_sample)], tmp_path / "out", config, progress=False, workers=2)
     assert shard_bytes(result.output_dir) == shard_bytes(reference.output_dir)
@@ -49,7 +49,7 @@ def test_small_partitions_change_nothing(plain_sample, reference, tmp_path):
 
 
 def test_compressed_input_splits_by_lines(tmp_path):
-    partitions = plan_partitions(resolve_inputs([str(SAMPLE)]), 1 << 20)
+    partitions = partition_inputs(resolve_inputs([str(SAMPLE)]), 1 << 20)
     assert len(partitions) == 8  # capped: each range re-decompresses the lines before it
     starts = [p.files[0].start for p in partitions]
     assert starts == sorted(starts) and partitions[-1].files[0].stop is None

@@ -15,22 +15,20 @@ split into tasks that can run anywhere:
 """
 
 from curation.dedup.buckets import bucket_partition, partitions
-from curation.dedup.cluster import DedupResult, UnionFind, cluster, pair_jaccard, shingle_partition
+from curation.dedup.cluster import (EXACT_DUPLICATE, NEAR_DUPLICATE, DedupResult, UnionFind, cluster, pair_jaccard,
+                                    shingle_partition)
 from curation.dedup.config import DedupConfig, NormalizeConfig
 from curation.dedup.exact import exact_hashes, text_hash128
 from curation.dedup.lsh import optimal_params, s_curve
 from curation.dedup.minhash import MinHasher, band_keys, char_shingle_hash, word_shingle_hash
 from curation.dedup.normalize import normalize_text, tokenize_batch, tokens
 from curation.dedup.run import deduplicate
-from curation.dedup.signatures import plan_parts, signature_partition
+from curation.dedup.signatures import signature_partition, staging_parts
 from curation.dedup.workdir import DUPLICATES_SCHEMA, Layout
-
-EXACT_DUPLICATE = "exact_duplicate"
-NEAR_DUPLICATE = "near_duplicate"
 
 __all__ = [
     "DUPLICATES_SCHEMA", "EXACT_DUPLICATE", "NEAR_DUPLICATE", "DedupConfig", "DedupResult", "Layout", "MinHasher",
     "NormalizeConfig", "UnionFind", "band_keys", "bucket_partition", "char_shingle_hash", "cluster", "deduplicate",
-    "exact_hashes", "normalize_text", "optimal_params", "pair_jaccard", "partitions", "plan_parts", "s_curve",
-    "shingle_partition", "signature_partition", "text_hash128", "tokenize_batch", "tokens", "word_shingle_hash",
+    "exact_hashes", "normalize_text", "optimal_params", "pair_jaccard", "partitions", "s_curve",
+    "shingle_partition", "signature_partition", "staging_parts", "text_hash128", "tokenize_batch", "tokens", "word_shingle_hash",
 ]

@@ -48,8 +48,8 @@ from curation.dedup.normalize import tokenize_batch
 from curation.dedup.workdir import (DUPLICATES_SCHEMA, EXACT, Layout, read_json, save_npy, save_npz, save_parquet,
                                     write_json)
 
-EXACT_REASON = "exact_duplicate"
-NEAR_REASON = "near_duplicate"
+EXACT_DUPLICATE = "exact_duplicate"  # the removed/ reasons of the dedup stage
+NEAR_DUPLICATE = "near_duplicate"
 VERIFY_BYTES_PER_VALUE = 64  # temporaries of pair_jaccard per shingle hash: tags, gather indexes, merge
 MAX_ROUNDS = 64  # survivor mode: re-clustering rounds before the remaining chained documents are kept
 
@@ -566,7 +566,7 @@ def cluster(workdir: str | Path, config: DedupConfig,
             "id": ids.take(pa.array(np.flatnonzero(removed)[order])),
             "duplicate_of": ids.take(pa.array(survivor_row[removed][order])),
             "cluster_id": pa.array(cluster_min[doc_target[removed]][order]),
-            "reason": pa.array(np.where(is_exact, EXACT_REASON, NEAR_REASON)[order]),
+            "reason": pa.array(np.where(is_exact, EXACT_DUPLICATE, NEAR_DUPLICATE)[order]),
             "jaccard": pa.array(jaccard[order], pa.float64(), from_pandas=True),
         }, schema=DUPLICATES_SCHEMA)
         final_sizes = np.bincount(doc_target, minlength=k)

@@ -12,16 +12,12 @@ import json
 from functools import cached_property
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
-MiB = 1 << 20
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+from curation.config import MiB, StrictModel
 
 
-class NormalizeConfig(_Strict):
+class NormalizeConfig(StrictModel):
     """How text is normalized before the exact hash and before shingling (both use the same text).
 
     Digits are deliberately *not* folded to ``0`` (DataTrove's ``simplify_text`` does): that makes
@@ -48,7 +44,7 @@ class NormalizeConfig(_Strict):
     )
 
 
-class DedupConfig(_Strict):
+class DedupConfig(StrictModel):
     """Exact and MinHash near-deduplication.
 
     With the defaults two documents are near duplicates when the true Jaccard similarity of their

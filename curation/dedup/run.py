@@ -2,8 +2,8 @@
 
 Orchestration (process pool, Ray, several machines) calls the phases itself instead:
 
-    plan = plan_parts(staging_files)
-    pool.map(signature_partition, plan)                    # one task per staging file
+    parts = staging_parts(staging_files)
+    pool.map(signature_partition, parts)                   # one task per staging file
     pool.map(bucket_partition, partitions(config))         # one task per band (+ "exact")
     cluster(workdir, config, map_fn=pool.map)              # shingle re-reads fan out per file
 
@@ -23,7 +23,7 @@ from typing import Any
 from curation.dedup.buckets import bucket_partition, partitions
 from curation.dedup.cluster import DedupResult, cluster
 from curation.dedup.config import DedupConfig
-from curation.dedup.signatures import plan_parts, signature_partition
+from curation.dedup.signatures import staging_parts, signature_partition
 
 MapFn = Callable[[Callable[..., Any], Iterable[Any]], Iterable[Any]]
 
@@ -60,8 +60,8 @@ def deduplicate(staging_files: list[str | Path], workdir: str | Path, config: De
     if not resume and workdir.exists():
         shutil.rmtree(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
-    plan = plan_parts(staging_files)
-    list(map_fn(functools.partial(_signature_task, workdir=workdir, config=config, resume=resume), plan))
+    parts = staging_parts(staging_files)
+    list(map_fn(functools.partial(_signature_task, workdir=workdir, config=config, resume=resume), parts))
     list(map_fn(functools.partial(bucket_partition, workdir=workdir, config=config, resume=resume),
                 partitions(config)))
     return cluster(workdir, config, map_fn=map_fn)

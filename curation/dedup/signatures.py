@@ -126,10 +126,10 @@ def signature_partition(input_parquet: str | Path, part_index: int, first_ordina
     return stats
 
 
-def plan_parts(staging_files: list[str | Path]) -> list[tuple[Path, int, int]]:
+def staging_parts(staging_files: list[str | Path]) -> list[tuple[Path, int, int]]:
     """``(path, part_index, first_ordinal)`` for each staging file, from the Parquet footers alone."""
-    plan, first = [], 0
+    parts, first = [], 0
     for index, path in enumerate(staging_files):
-        plan.append((Path(path), index, first))
+        parts.append((Path(path), index, first))
         first += pq.ParquetFile(path).metadata.num_rows
-    return plan
+    return parts

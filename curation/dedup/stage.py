@@ -20,10 +20,10 @@ from curation.dedup.config import DedupConfig
 from curation.dedup.run import deduplicate
 from curation.document import Document
 from curation.errors import CurationError
-from curation.stage import Dropped, MapFn, Stage, StageResult
+from curation.stage import CorpusStage, CounterGroup, Dropped, MapFn, StageResult
 
 
-class Deduplicate(Stage):
+class Deduplicate(CorpusStage):
     """Drop exact and near duplicates, keeping one survivor per cluster.
 
     Args: the fields of :class:`~curation.dedup.config.DedupConfig` (threshold, ngram, num_perm, ...).
@@ -33,14 +33,12 @@ class Deduplicate(Stage):
     name = "dedup"
     params_model = DedupConfig  # its fields and their cited defaults are the stage's parameters
     removed_columns = {"duplicate_of": pa.string(), "cluster_id": pa.int64(), "jaccard": pa.float64()}
+    counter_groups = (CounterGroup("dedup/cluster_size/", "Dedup cluster sizes", "cluster size (documents)",
+                                   "clusters", plot=True, numeric=True),)
 
     def __init__(self, **params: Any):
         self.config = DedupConfig(**params)
         self._rows: dict[str, tuple[str, int, str, float]] | None = None
-
-    @property
-    def needs_fit(self) -> bool:
-        return True
 
     def fit(self, staging: list[Path], workdir: Path, map_fn: MapFn = map) -> dict[str, int]:
         # The phases' own markers let an interrupted fit resume; they hold input and config hashes.

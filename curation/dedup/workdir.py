@@ -12,22 +12,22 @@
       verify/part-00000.npz          their sorted shingle hashes, per staging part
       duplicates.parquet             the result; result.json its counters
 
-Every file is written under a ``.tmp`` name and renamed when complete; a task's JSON marker is
-written last, so a marker means the task's files are whole. Each marker holds the hash of the
-config fields that shape the files, so a resumed run never mixes configurations.
+Every file is written under a temporary name and renamed when complete (``curation.io.files``); a
+task's JSON marker is written last, so a marker means the task's files are whole. Each marker holds
+the hash of the config fields that shape the files, so a resumed run never mixes configurations.
 """
 
 from __future__ import annotations
 
-import json
-import os
 import shutil
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
+
+from curation.io.files import read_json, write_atomic, write_json
 
 EXACT = "exact"
 BAND_DTYPE = np.dtype([("key", "<u8"), ("ordinal", "<i8")])
@@ -109,56 +109,29 @@ class Layout:
         return markers
 
 
-def _tmp(path: Path) -> Path:
-    return path.with_name(path.name + ".tmp")
-
-
-def _publish(tmp: Path, path: Path) -> None:
-    with open(tmp, "rb+") as fh:
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
-
-
 def save_npy(path: Path, array: np.ndarray) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _tmp(path)
-    with open(tmp, "wb") as fh:
-        np.save(fh, array, allow_pickle=False)
-    _publish(tmp, path)
+    write_atomic(path, lambda fh: np.save(fh, array, allow_pickle=False))
 
 
 def raw_to_npy(raw: Path, path: Path, dtype: np.dtype, shape: tuple[int, ...]) -> None:
     """Publish a raw little-endian array file as ``path`` (.npy), streaming it; ``raw`` is removed."""
-    tmp = _tmp(path)
-    with open(tmp, "wb") as out, open(raw, "rb") as src:
+    def write(out: BinaryIO) -> None:
         np.lib.format.write_array_header_1_0(out, {"descr": np.lib.format.dtype_to_descr(dtype),
                                                    "fortran_order": False, "shape": shape})
-        shutil.copyfileobj(src, out, 1 << 20)
+        with open(raw, "rb") as src:
+            shutil.copyfileobj(src, out, 1 << 20)
+
+    write_atomic(path, write)
     raw.unlink()
-    _publish(tmp, path)
 
 
 def save_npz(path: Path, **arrays: np.ndarray) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _tmp(path)
-    with open(tmp, "wb") as fh:
-        np.savez(fh, **arrays)
-    _publish(tmp, path)
+    write_atomic(path, lambda fh: np.savez(fh, **arrays))
 
 
 def save_parquet(path: Path, table: pa.Table) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _tmp(path)
-    pq.write_table(table, tmp, compression="zstd", compression_level=1)
-    _publish(tmp, path)
+    write_atomic(path, lambda fh: pq.write_table(table, fh, compression="zstd", compression_level=1))
 
 
-def write_json(path: Path, data: dict[str, Any]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _tmp(path)
-    tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
-    _publish(tmp, path)
-
-
-def read_json(path: Path) -> dict[str, Any]:
-    return json.loads(Path(path).read_text())
+__all__ = ["DOCS_SCHEMA", "DUPLICATES_SCHEMA", "Layout", "read_json", "raw_to_npy", "save_npy", "save_npz",
+           "save_parquet", "write_json"]

@@ -48,7 +48,7 @@ import pyarrow as pa
 from curation.document import Document
 from curation.errors import CurationError
 from curation.pii import LANGUAGE, NER_ENTITIES, PATTERN_ENTITIES, PRIORITY
-from curation.stage import Dropped, Stage, StageResult
+from curation.stage import CounterGroup, Dropped, Stage, StageResult
 
 DEFAULT_PLACEHOLDERS = {
     "EMAIL_ADDRESS": "<EMAIL>",
@@ -119,6 +119,7 @@ class PIIRedactor(Stage):
     name = "pii"
     attributes = {"pii_counts": pa.map_(pa.string(), pa.int32())}
     removed_columns = {"pii_density": pa.float64()}
+    counter_groups = (CounterGroup("pii/entity/", "PII redacted, by entity", "entity", "spans"),)
 
     def __init__(
         self,
@@ -387,7 +388,7 @@ class PIIRedactor(Stage):
                                       attributes={**attributes, "pii_counts": dict(sorted(counts.items()))})
             if detections:
                 counters["pii/docs_redacted"] += 1
-                counters.update({f"pii/{e}": n for e, n in counts.items()})
+                counters.update({f"pii/entity/{e}": n for e, n in counts.items()})
             density = sum(d.end - d.start for d in detections) / len(doc.text) if doc.text else 0.0
             if self.max_pii_density is not None and density > self.max_pii_density:
                 # The removed/ copy is the redacted text: dropping must not leak what redaction hides.

@@ -12,7 +12,6 @@ so the checksum is verified before loading. Nothing is downloaded.
 
 from __future__ import annotations
 
-import hashlib
 from collections import Counter
 from pathlib import Path
 from typing import Literal
@@ -21,24 +20,12 @@ import pyarrow as pa
 
 from curation.document import Document
 from curation.errors import CurationError
+from curation.quality.models import load_fasttext
 from curation.stage import Dropped, Stage, StageResult
 
 # Both models decide from a prefix as well as from the whole text at a fraction of the cost
 # (CLD2 spent 4.5 of 28 worker-seconds on whole documents of the bench corpus).
 PREFIX_CHARS = 4000
-
-
-def load_fasttext(path: Path, sha256: str):
-    """Load a fastText model after checking its sha256."""
-    import fasttext
-
-    if not path.is_file():
-        raise CurationError(f"fastText model not found: {path}")
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()
-    if digest != sha256:
-        raise CurationError(f"fastText model {path} has sha256 {digest[:16]}..., expected {sha256[:16]}...")
-    fasttext.FastText.eprint = lambda *args, **kwargs: None  # silence its load-time notice on stderr
-    return fasttext.load_model(str(path))
 
 
 def _cld2(text: str) -> tuple[str, float]:

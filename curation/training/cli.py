@@ -18,7 +18,7 @@ import yaml
 from pydantic import ValidationError
 
 from curation.errors import CurationError
-from curation.plan import one_line_errors
+from curation.budget_cli import one_line_errors
 
 EXAMPLES = """\
 examples:

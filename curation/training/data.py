@@ -34,7 +34,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from curation.errors import CurationError
-from curation.io.parquet import sha256_file
+from curation.io.files import sha256_file
 from curation.tokenizer import TokenCounter, load_tokenizer
 
 TOKEN_IDS_COLUMN = "token_ids"

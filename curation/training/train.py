@@ -40,6 +40,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from curation import budget
 from curation.errors import CurationError
+from curation.io.files import write_atomic, write_text
 from curation.training import require_torch
 from curation.training.data import RunData
 
@@ -243,20 +244,9 @@ def _setup_distributed(torch, device_type: str) -> Distributed:
     return dist
 
 
-def _atomic_write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    tmp.replace(path)
-
-
 def save_checkpoint(torch, path: Path, payload: dict[str, Any]) -> None:
-    """Write to ``path.tmp``, flush to disk, rename: a crash leaves the previous checkpoint whole."""
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as fh:
-        torch.save(payload, fh)
-        fh.flush()
-        os.fsync(fh.fileno())
-    tmp.replace(path)
+    """Written under a temporary name, flushed to disk, renamed: a crash leaves the previous checkpoint whole."""
+    write_atomic(path, lambda fh: torch.save(payload, fh))
 
 
 def load_checkpoint(torch, path: Path, device) -> dict[str, Any]:
@@ -413,7 +403,7 @@ def train(run_dir: str | Path, out_dir: str | Path, config: TrainConfig | None =
     if dist.is_main:  # keep the log consistent with the checkpoint: drop steps a crash lost
         kept = [line for line in (metrics_path.read_text().splitlines() if metrics_path.is_file() and step else [])
                 if json.loads(line)["step"] <= step]
-        _atomic_write_text(metrics_path, "".join(line + "\n" for line in kept))
+        write_text(metrics_path, "".join(line + "\n" for line in kept))
         logged = [record for record in map(json.loads, kept) if "loss" in record]
 
     def checkpoint() -> None:
@@ -524,7 +514,7 @@ def train(run_dir: str | Path, out_dir: str | Path, config: TrainConfig | None =
         "config": config.model_dump(),
     }
     if dist.is_main:
-        _atomic_write_text(out / SUMMARY, json.dumps(summary, indent=2, sort_keys=True) + "\n")
+        write_text(out / SUMMARY, json.dumps(summary, indent=2, sort_keys=True) + "\n")
         if mfu:
             log.info("measured MFU %.1f%% vs the planner's assumed %.0f%%: at this MFU training takes %.2fx the "
                      "GPU-hours budget.json plans", mfu * 100, planner_mfu * 100, planner_mfu / mfu)

@@ -199,7 +199,7 @@ def run_plan(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m curation.plan ARGS``: the same command without the rest of ``curate``."""
+    """``python -m curation.budget_cli ARGS``: the same command without the rest of ``curate``."""
     parser = one_line_errors(argparse.ArgumentParser(prog="curate"))
     add_plan_parser(parser.add_subparsers(dest="command", required=True))
     args = parser.parse_args(["plan", *(sys.argv[1:] if argv is None else argv)])

@@ -1,0 +1,75 @@
+"""The library's own runner: this process, or a local process pool; and ``run``, the whole pipeline
+as one call with no Prefect at all (``curate run --runner library``)."""
+
+from __future__ import annotations
+
+import multiprocessing
+import sys
+from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from tqdm import tqdm
+
+from curation.config import PipelineConfig
+from curation.errors import CurationError
+from curation.pipeline.graph import Step, execute
+from curation.pipeline.plan import locked, plan_run
+from curation.pipeline.result import RunResult
+from curation.stage import MapFn
+
+
+class LocalRunner:
+    """Steps in this process (``workers=1``) or a pool of ``workers`` spawned processes."""
+
+    def __init__(self, workers: int = 1, progress: bool = False):
+        self.progress = progress
+        self._pool = (ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
+                      if workers > 1 else None)
+
+    def __enter__(self) -> LocalRunner:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if self._pool is not None:
+            self._pool.shutdown()
+
+    def map(self, step: Step, fn: Callable[[int], Any], items: Sequence[int]) -> list[Any]:
+        results = self._pool.map(fn, items) if self._pool is not None else map(fn, items)
+        bar = tqdm(results, total=len(items), unit="part", desc=step.name, disable=not self.progress, leave=False)
+        return list(bar)
+
+    def call(self, step: Step, fn: Callable[[], Any]) -> Any:
+        return fn()
+
+    def fanout(self, step: Step) -> MapFn:
+        return self._pool.map if self._pool is not None else map
+
+
+def run(inputs: list[str], output_dir: str | Path, config: PipelineConfig | None = None,
+        progress: bool | None = None, workers: int = 1, fresh: bool = False,
+        keep_intermediate: bool = False, work_dir: str | Path | None = None, notes: Sequence[str] = ()
+        ) -> RunResult:
+    """Run the whole pipeline in this process (``workers=1``) or a local process pool.
+
+    Args:
+        progress: progress bars; default "stderr is a terminal".
+        workers: processes for the per-partition steps. The output is byte-identical for any value,
+            so it is an argument of the run, not part of the (hashed) config.
+        fresh: ignore an interrupted run's finished steps in ``output_dir``.
+        keep_intermediate: keep staging/, curated/, work/ and markers/ after success.
+        work_dir: where the steps write when ``output_dir`` is an fsspec URL (see :func:`plan_run`).
+        notes: lines for the run's summary and report.
+    """
+    import time
+
+    if workers < 1:
+        raise CurationError(f"workers must be at least 1, got {workers}")
+    started = time.time()
+    progress = sys.stderr.isatty() if progress is None else progress
+    with locked(inputs, output_dir, work_dir):
+        plan = plan_run(inputs, output_dir, config, fresh, work_dir, notes)
+        # One partition: nothing to share out, and spawning workers would only cost their start.
+        with LocalRunner(workers if len(plan.partitions) > 1 else 1, progress) as runner:
+            return execute(plan, runner, started, keep_intermediate)

@@ -1,0 +1,59 @@
+"""Text written beside the shards (removed/, quarantine/): redacted, raw or none, as the config says.
+
+Only the shards are meant to carry text. The text of a document dropped before the PII stage (an
+exact duplicate of a redacted document, say) and a quarantine preview are redacted with the chain's
+``pii`` settings (its defaults when the chain has none), unless ``output.removed_text`` /
+``output.quarantine_text`` ask for ``raw`` (or ``none``) by name.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
+from curation.config import PipelineConfig, StageSpec
+from curation.io.readers import QuarantineRecord
+from curation.stage import Dropped
+
+
+@dataclass(frozen=True)
+class TextGuard:
+    removed_policy: str
+    quarantine_policy: str
+    pii_params: dict[str, Any]
+
+    @classmethod
+    def for_config(cls, config: PipelineConfig) -> TextGuard:
+        spec = next((s for s in config.stages if s.name == "pii"), None)
+        out = config.output
+        return cls(out.removed_text, out.quarantine_text, dict(spec.params) if spec else {})
+
+    def _redact(self, texts: list[str]) -> list[str]:
+        if not texts:
+            return texts
+        from curation.pipeline.chain import cached_stages
+
+        redactor = cached_stages([StageSpec(name="pii", params=self.pii_params)])[0]
+        return redactor.redact_texts(texts)  # type: ignore[attr-defined]
+
+    def removed(self, dropped: list[Dropped]) -> list[str | None]:
+        if self.removed_policy == "none":
+            return [None] * len(dropped)
+        texts: list[str | None] = [d.doc.text for d in dropped]
+        if self.removed_policy == "raw":
+            return texts
+        # The pii stage's own drops (pii_density) already carry the redacted text.
+        todo = [i for i, d in enumerate(dropped) if d.stage != "pii"]
+        for i, text in zip(todo, self._redact([dropped[i].doc.text for i in todo])):
+            texts[i] = text
+        return texts
+
+    def quarantine(self, records: list[QuarantineRecord]) -> list[QuarantineRecord]:
+        if self.quarantine_policy == "raw":
+            return records
+        if self.quarantine_policy == "none":
+            return [dataclasses.replace(r, raw_preview="") for r in records]
+        redacted = self._redact([t for r in records for t in (r.raw_preview, r.detail)])
+        return [dataclasses.replace(r, raw_preview=redacted[2 * i], detail=redacted[2 * i + 1])
+                for i, r in enumerate(records)]
