@@ -18,7 +18,7 @@ from markdown_it import MarkdownIt
 from curation.budget import render_budget_markdown
 
 if TYPE_CHECKING:
-    from curation.pipeline import RunResult
+    from curation.pipeline.result import RunResult
 
 
 def _columns(out: Path, manifest: dict[str, Any]) -> dict[str, np.ndarray]:

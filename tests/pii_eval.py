@@ -6,7 +6,7 @@ carrying look-alikes that must survive (version strings, dates, ISBNs, hex hashe
 ``john.sm``). Everything is drawn from seeded generators, so the set is the same on every run
 with the same Faker version.
 
-Used by ``tests/test_pii.py`` (asserts the recall and look-alike thresholds) and
+Used by ``tests/curation/pii/test_pii.py`` (asserts the recall and look-alike thresholds) and
 ``bench/pii.py`` (compares against Presidio's default engine).
 
 Example:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gzip
 import json
 import os
 import shutil
@@ -19,7 +18,7 @@ from curation.config import PRESETS, QUALITY_PRESETS, load_config
 from curation.errors import CurationError
 from curation.pipeline import run
 
-from conftest import MESSY, ROOT, SAMPLE, small_config
+from helpers import MESSY, ROOT, SAMPLE, injected_pii, small_config
 
 CURATE = [sys.executable, "-m", "flows.cli"]
 
@@ -27,14 +26,6 @@ CURATE = [sys.executable, "-m", "flows.cli"]
 def curate(*args, env=None, timeout=600):
     env = {**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}
     return subprocess.run([*CURATE, *args], capture_output=True, text=True, cwd=ROOT, env=env, timeout=timeout)
-
-
-def injected_pii() -> set[str]:
-    values = set()
-    with gzip.open(SAMPLE, "rt") as fh:
-        for line in fh:
-            values |= {p["value"] for p in json.loads(line)["pii"] if p["type"] != "name"}
-    return values
 
 
 def normalized(text: str) -> str:

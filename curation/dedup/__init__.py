@@ -27,8 +27,9 @@ from curation.dedup.signatures import signature_partition, staging_parts
 from curation.dedup.workdir import DUPLICATES_SCHEMA, Layout
 
 __all__ = [
-    "DUPLICATES_SCHEMA", "EXACT_DUPLICATE", "NEAR_DUPLICATE", "DedupConfig", "DedupResult", "Layout", "MinHasher",
-    "NormalizeConfig", "UnionFind", "band_keys", "bucket_partition", "char_shingle_hash", "cluster", "deduplicate",
-    "exact_hashes", "normalize_text", "optimal_params", "pair_jaccard", "partitions", "s_curve",
-    "shingle_partition", "signature_partition", "staging_parts", "text_hash128", "tokenize_batch", "tokens", "word_shingle_hash",
+    "DUPLICATES_SCHEMA", "EXACT_DUPLICATE", "NEAR_DUPLICATE", "DedupConfig", "DedupResult", "Layout",
+    "MinHasher", "NormalizeConfig", "UnionFind", "band_keys", "bucket_partition", "char_shingle_hash",
+    "cluster", "deduplicate", "exact_hashes", "normalize_text", "optimal_params", "pair_jaccard", "partitions",
+    "s_curve", "shingle_partition", "signature_partition", "staging_parts", "text_hash128", "tokenize_batch",
+    "tokens", "word_shingle_hash",
 ]

@@ -20,7 +20,7 @@ import json
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 from curation.config import InputConfig
 from curation.document import Document
@@ -29,7 +29,26 @@ from curation.io.inputs import InputFile, folder_notes, resolve_inputs
 
 PREVIEW_CHARS = 1000  # enough to recognise a bad record; a 50 MB one is not copied whole
 
-__all__ = ["BigInt", "DocumentReader", "InputFile", "QuarantineRecord", "ReadBatch", "folder_notes", "resolve_inputs"]
+
+class InputFormat:
+    """How one kind of file becomes documents."""
+
+    name: ClassVar[str]
+    suffixes: ClassVar[tuple[str, ...]]
+
+    def records(self, reader: DocumentReader, source: InputFile) -> Iterator[Document | QuarantineRecord]:
+        """The file's (or range's) documents and quarantine rows, in input order. Per-record problems
+        become quarantine rows through ``reader``; an exception means the stream itself is damaged
+        (the reader then ends the file with one ``unreadable_file`` row)."""
+        raise NotImplementedError
+
+    def split(self, source: InputFile, target_bytes: int) -> list[tuple[InputFile, int]]:
+        """Ranges of about ``target_bytes`` each that can be read alone, with their sizes; by default
+        the whole file."""
+        return [(source, source.size())]
+
+__all__ = ["BigInt", "DocumentReader", "InputFile", "InputFormat", "QuarantineRecord", "ReadBatch", "folder_notes",
+           "resolve_inputs"]
 
 
 @dataclass(slots=True)

@@ -10,26 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-LANGUAGE = "en"
-
-# Pattern entities, detected offline with no model. Names follow Presidio's where it has one.
-PATTERN_ENTITIES = (
-    "EMAIL_ADDRESS",
-    "PHONE_NUMBER",
-    "IP_ADDRESS",
-    "CREDIT_CARD",
-    "US_SSN",
-    "IBAN_CODE",
-    "URL_CREDENTIALS",
-    "AWS_ACCESS_KEY",
-    "PRIVATE_KEY",
-    "API_TOKEN",
-)
-# Entities that need a spaCy NER model (none is installed by default; see README.md here).
-NER_ENTITIES = ("PERSON", "LOCATION")
-# Which entity wins when two recognizers report the same span: the more specific check first.
-PRIORITY = ("PRIVATE_KEY", "API_TOKEN", "AWS_ACCESS_KEY", "URL_CREDENTIALS", "IBAN_CODE", "CREDIT_CARD", "US_SSN",
-            "EMAIL_ADDRESS", "IP_ADDRESS", "PHONE_NUMBER", "PERSON", "LOCATION")
+from curation.pii.entities import LANGUAGE, NER_ENTITIES, PATTERN_ENTITIES, PRIORITY
 
 __all__ = ["LANGUAGE", "NER_ENTITIES", "PATTERN_ENTITIES", "PRIORITY", "PIIRedactor"]
 

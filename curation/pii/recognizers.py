@@ -68,7 +68,7 @@ with _without("transformers", "torch"):
     from presidio_analyzer.predefined_recognizers import SpacyRecognizer
     from presidio_analyzer.recognizer_registry import RecognizerRegistry
 
-from curation.pii import LANGUAGE, NER_ENTITIES, PATTERN_ENTITIES
+from curation.pii.entities import LANGUAGE, NER_ENTITIES, PATTERN_ENTITIES
 
 SCORE = 1.0  # every recognizer here decides; there is no "weak" result to threshold later
 

@@ -47,7 +47,7 @@ import pyarrow as pa
 
 from curation.document import Document
 from curation.errors import CurationError
-from curation.pii import LANGUAGE, NER_ENTITIES, PATTERN_ENTITIES, PRIORITY
+from curation.pii.entities import LANGUAGE, NER_ENTITIES, PATTERN_ENTITIES, PRIORITY
 from curation.stage import CounterGroup, Dropped, Stage, StageResult
 
 DEFAULT_PLACEHOLDERS = {
@@ -186,7 +186,7 @@ class PIIRedactor(Stage):
     def _get_engines(self) -> dict[str, Any]:
         if self._engines is None:
             try:
-                from curation.pii import recognizers as rec  # first: it keeps Presidio's imports lean
+                import curation.pii.recognizers as rec  # first: it keeps Presidio's imports lean
                 from presidio_analyzer.nlp_engine import NlpArtifacts
             except ImportError as exc:
                 raise CurationError(f"the pii stage needs {MISSING_HINT}: {exc}") from None

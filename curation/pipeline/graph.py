@@ -172,15 +172,18 @@ class NoShouting(Filter):
         return not doc.text.isupper() or (False, "all_caps")
 ```
 
-**An input format** is a class in `curation/io/formats/`, registered in `FORMATS` there. Its
-`records` yields documents and quarantine rows through the reader, which validates them:
+**An input format** is an `InputFormat` (`curation/io/readers.py`) in a module of its own in
+`curation/io/formats/`, registered in `FORMATS` there. Its `records` yields documents and
+quarantine rows through the reader, which validates them; `split` (optional) cuts a big file into
+ranges that workers read alone:
 
 ```python
 # example_format.py
 import csv
 import io
 
-from curation.io.formats import FORMATS, InputFormat
+from curation.io.formats import FORMATS
+from curation.io.readers import InputFormat
 
 
 class CsvFormat(InputFormat):

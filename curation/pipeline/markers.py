@@ -44,6 +44,15 @@ def load(marker: Path, expected_key: str, cls: type[T]) -> T | None:
     return _resumed(outcome)
 
 
+def resume(marker: Path, expected_key: str, cls: type[T]) -> T | None:
+    """:func:`load`; when the step is not finished, :func:`forget` its marker, since the step is about
+    to rewrite its files."""
+    done = load(marker, expected_key, cls)
+    if done is None:
+        forget(marker)
+    return done
+
+
 def _resumed(outcome: T) -> T:
     import dataclasses
 

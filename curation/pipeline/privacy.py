@@ -9,11 +9,14 @@ exact duplicate of a redacted document, say) and a quarantine preview are redact
 from __future__ import annotations
 
 import dataclasses
+import functools
+import json
 from dataclasses import dataclass
 from typing import Any
 
-from curation.config import PipelineConfig, StageSpec
+from curation.config import PipelineConfig
 from curation.io.readers import QuarantineRecord
+from curation.registry import build_stage
 from curation.stage import Dropped
 
 
@@ -32,10 +35,7 @@ class TextGuard:
     def _redact(self, texts: list[str]) -> list[str]:
         if not texts:
             return texts
-        from curation.pipeline.chain import cached_stages
-
-        redactor = cached_stages([StageSpec(name="pii", params=self.pii_params)])[0]
-        return redactor.redact_texts(texts)  # type: ignore[attr-defined]
+        return _redactor(json.dumps(self.pii_params, sort_keys=True)).redact_texts(texts)
 
     def removed(self, dropped: list[Dropped]) -> list[str | None]:
         if self.removed_policy == "none":
@@ -57,3 +57,9 @@ class TextGuard:
         redacted = self._redact([t for r in records for t in (r.raw_preview, r.detail)])
         return [dataclasses.replace(r, raw_preview=redacted[2 * i], detail=redacted[2 * i + 1])
                 for i, r in enumerate(records)]
+
+
+@functools.lru_cache(maxsize=2)
+def _redactor(params_json: str) -> Any:
+    """The PII stage that redacts text beside the shards, built once per process (Presidio loads once)."""
+    return build_stage("pii", json.loads(params_json))

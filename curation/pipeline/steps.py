@@ -1,10 +1,10 @@
 """The run's steps: plain functions of a :class:`RunPlan` (and a partition index), so any runner can
 call them, in this process, a process pool, a Prefect task or a Ray worker.
 
-Each step loads its marker and returns the finished outcome if its inputs and config are
-unchanged and its files are intact; otherwise it forgets the marker, deletes its own old files,
-writes under temporary names, renames, and saves the new outcome as its marker. The order in which
-they run is :mod:`curation.pipeline.graph`'s, and nowhere else.
+Each step resumes from its marker, returning the finished outcome if its inputs and config are
+unchanged and its files are intact; otherwise the marker is forgotten, and the step deletes its own
+old files, writes under temporary names, renames, and saves the new outcome as its marker. The order
+in which they run is :mod:`curation.pipeline.graph`'s, and nowhere else.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from curation.io import output as owned
 from curation.io.files import sha256_file, write_atomic
 from curation.io.parquet import RollingParquetWriter
 from curation.io.readers import DocumentReader
-from curation.pipeline import markers
+import curation.pipeline.markers as markers
 from curation.pipeline.chain import cached_stages, record, run_chain
 from curation.pipeline.outcomes import FileRecord, FitOutcome, PartitionOutcome, ShardsOutcome, TokenizerOutcome
 from curation.pipeline.plan import OUTPUT_FILES, RunPlan
@@ -55,9 +55,8 @@ def filter_partition(plan: RunPlan, index: int, skip: Sequence[int] = ()) -> Par
     part = plan.partitions[index]
     key = markers.key("curate", part.key(), cfg.input, plan.early_specs, cfg.output, sorted(skip))
     marker = plan.marker("curate", index)
-    if (done := markers.load(marker, key, PartitionOutcome)) is not None:
+    if (done := markers.resume(marker, key, PartitionOutcome)) is not None:
         return done
-    markers.forget(marker)
     out = plan.output
     schemas = plan.schemas
     name = f"part-{index:05d}"
@@ -166,7 +165,8 @@ def check_survivors(plan: RunPlan, early: Sequence[PartitionOutcome],
                 dropped.update({f"{st['stage']}/{r}": n for r, n in st["reasons"].items()})
     parts = [f"no documents to shard: {read:,} records read"]
     if quarantined:
-        parts.append(f"{sum(quarantined.values()):,} quarantined ({_top(quarantined)}; see {plan.output / 'quarantine'})")
+        parts.append(f"{sum(quarantined.values()):,} quarantined ({_top(quarantined)}; "
+                     f"see {plan.output / 'quarantine'})")
     if dropped:
         parts.append(f"{sum(dropped.values()):,} dropped by the stages ({_top(dropped)}; see {plan.output / 'removed'})")
     raise CurationError("; ".join(parts))
@@ -196,9 +196,8 @@ def fit_stage(plan: RunPlan, position: int, early: Sequence[PartitionOutcome], m
     stage = build_stage(spec.name, spec.params)
     key = markers.key("fit", [c.key for c in early], spec)
     marker = plan.marker(f"fit-{stage.name}")
-    if (done := markers.load(marker, key, FitOutcome)) is not None:
+    if (done := markers.resume(marker, key, FitOutcome)) is not None:
         return done
-    markers.forget(marker)
     workdir = plan.workdir(stage.name)
     owned.remove_tree(workdir)  # files of another input or config must not mix in
     t0 = time.perf_counter()
@@ -217,9 +216,8 @@ def late_partition(plan: RunPlan, index: int, early: Sequence[PartitionOutcome],
     mine = early[index]
     key = markers.key("late", mine.key, [f.key for f in fits], plan.late_specs, cfg.output)
     marker = plan.marker("late", index)
-    if (done := markers.load(marker, key, PartitionOutcome)) is not None:
+    if (done := markers.resume(marker, key, PartitionOutcome)) is not None:
         return done
-    markers.forget(marker)
     out = plan.output
     schemas = plan.schemas
     name = f"part-{index:05d}"
@@ -261,9 +259,8 @@ def tokenizer_step(plan: RunPlan, early: Sequence[PartitionOutcome], late: Seque
     key = markers.key("tokenizer", [f.key for f in final], cfg, given)
     directory = plan.output / "tokenizer"
     marker = plan.marker("tokenizer")
-    if (done := markers.load(marker, key, TokenizerOutcome)) is not None:
+    if (done := markers.resume(marker, key, TokenizerOutcome)) is not None:
         return done
-    markers.forget(marker)
     owned.remove_files(directory, OUTPUT_FILES["tokenizer"])
     t0 = time.perf_counter()
     files = [f for outcome in final for f in outcome.staging]
@@ -316,9 +313,8 @@ def write_shards(plan: RunPlan, early: Sequence[PartitionOutcome], late: Sequenc
     key = markers.key("shards", [f.key for f in final], tokenizer.sha256, cfg.shards, cfg.tokenizer.counter,
                       [r.key for r in (*early, *late)])
     marker = plan.marker("shards")
-    if (done := markers.load(marker, key, ShardsOutcome)) is not None:
+    if (done := markers.resume(marker, key, ShardsOutcome)) is not None:
         return done
-    markers.forget(marker)
     t0 = time.perf_counter()
     owned.remove_files(plan.output / "shards", OUTPUT_FILES["shards"])
     counter = TokenCounter(plan.output / "tokenizer" / "tokenizer.json", backend=cfg.tokenizer.counter)

@@ -1,13 +1,14 @@
 """Input formats by file suffix: the registry a reader looks in (like :mod:`curation.registry` for stages).
 
-A format is one module with a subclass of :class:`InputFormat`: its ``suffixes``, ``records`` (the
-file's documents and quarantine rows, in order, through the :class:`~curation.io.readers.DocumentReader`
-that validates them) and, optionally, ``split`` (ranges of one file that workers read alone). A new
-format is that file plus one line in :data:`FORMATS`; formats are imported only when a run reads one.
+A format is one module with a subclass of :class:`curation.io.readers.InputFormat`: its
+``suffixes``, ``records`` (the file's documents and quarantine rows, in order, through the
+:class:`~curation.io.readers.DocumentReader` that validates them) and, optionally, ``split`` (ranges
+of one file that workers read alone). A new format is that file plus one line in :data:`FORMATS`;
+this module imports none of them until asked (it imports nothing of ours at all).
 
 Example, a reader of ``.csv`` files with a ``text`` column (``curation/io/formats/csv.py``)::
 
-    class CsvFormat(InputFormat):
+    class CsvFormat(InputFormat):  # curation.io.readers.InputFormat
         name = "csv"
         suffixes = (".csv",)
 
@@ -23,13 +24,7 @@ from __future__ import annotations
 
 import functools
 import importlib
-from collections.abc import Iterator
-from typing import TYPE_CHECKING, ClassVar
-
-if TYPE_CHECKING:
-    from curation.document import Document
-    from curation.io.inputs import InputFile
-    from curation.io.readers import DocumentReader, QuarantineRecord
+from typing import Any
 
 # name -> "module:Class"; the order decides which format claims a suffix two could match.
 FORMATS: dict[str, str] = {
@@ -39,26 +34,9 @@ FORMATS: dict[str, str] = {
 }
 
 
-class InputFormat:
-    """How one kind of file becomes documents."""
-
-    name: ClassVar[str]
-    suffixes: ClassVar[tuple[str, ...]]
-
-    def records(self, reader: DocumentReader, source: InputFile) -> Iterator[Document | QuarantineRecord]:
-        """The file's (or range's) documents and quarantine rows, in input order. Per-record problems
-        become quarantine rows through ``reader``; an exception means the stream itself is damaged
-        (the reader then ends the file with one ``unreadable_file`` row)."""
-        raise NotImplementedError
-
-    def split(self, source: InputFile, target_bytes: int) -> list[tuple[InputFile, int]]:
-        """Ranges of about ``target_bytes`` each that can be read alone, with their sizes; by default
-        the whole file."""
-        return [(source, source.size())]
-
-
 @functools.cache
-def get_format(name: str) -> InputFormat:
+def get_format(name: str) -> Any:
+    """The registered format ``name`` (an ``InputFormat``, :mod:`curation.io.readers`)."""
     module, _, cls = FORMATS[name].partition(":")
     return getattr(importlib.import_module(module), cls)()
 

@@ -15,8 +15,7 @@ import re
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, BinaryIO
 
-from curation.io.formats import InputFormat
-from curation.io.readers import BigInt, clean_text
+from curation.io.readers import BigInt, InputFormat, clean_text
 
 if TYPE_CHECKING:
     from curation.document import Document

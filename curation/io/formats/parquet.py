@@ -9,8 +9,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from curation.io.formats import InputFormat
-from curation.io.readers import str_or_none
+from curation.io.readers import InputFormat, str_or_none
 
 if TYPE_CHECKING:
     from curation.document import Document

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
-from curation.io.formats import InputFormat
 from curation.io.formats.jsonl import UTF8_BOM
+from curation.io.readers import InputFormat
 
 if TYPE_CHECKING:
     from curation.document import Document

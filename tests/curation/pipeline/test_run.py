@@ -14,7 +14,7 @@ from curation.config import load_config
 from curation.errors import CurationError
 from curation.pipeline import run
 
-from conftest import MESSY, SAMPLE, small_config
+from helpers import MESSY, SAMPLE, small_config
 
 
 def test_outputs_exist(sample_run):

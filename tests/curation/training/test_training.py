@@ -20,7 +20,7 @@ import pyarrow.parquet as pq
 import pytest
 from tokenizers import Tokenizer
 
-from conftest import ROOT, small_config
+from helpers import ROOT, small_config
 from curation.pipeline import run as curate
 from curation.tokenizer import TokenCounter, hash_unit
 from curation.training.data import RunData, consumer_stream, pack, plan_units, shuffle_blocks

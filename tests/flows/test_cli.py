@@ -7,7 +7,7 @@ import os
 import subprocess
 import sys
 
-from conftest import MESSY, ROOT, SAMPLE
+from helpers import MESSY, ROOT, SAMPLE
 
 CURATE = [sys.executable, "-m", "flows.cli"]  # what the installed `curate` runs
 

@@ -13,7 +13,7 @@ from curation.dedup.stage import Deduplicate
 from curation.errors import CurationError
 from curation.pipeline import run
 
-from conftest import MESSY, SAMPLE, small_config
+from helpers import MESSY, SAMPLE, small_config
 
 
 def test_dedup_in_a_run_removes_the_sample_duplicates(tmp_path):

@@ -18,18 +18,9 @@ from curation.errors import CurationError
 from curation.io import output as owned
 from curation.pipeline import OUTPUT_FILES, run
 
-from conftest import MESSY, SAMPLE, small_config
+from helpers import MESSY, SAMPLE, injected_pii, small_config
 
 TEXT = "A perfectly ordinary document with enough words in it to pass as text in these tests."
-
-
-def injected_pii() -> set[str]:
-    """The sample's injected values of every type the PII stage redacts (names need NER)."""
-    values = set()
-    with gzip.open(SAMPLE, "rt") as fh:
-        for line in fh:
-            values |= {p["value"] for p in json.loads(line)["pii"] if p["type"] != "name"}
-    return values
 
 
 def strings_in(path: Path) -> list[str]:

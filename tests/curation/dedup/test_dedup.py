@@ -21,8 +21,7 @@ from curation.dedup import (DedupConfig, MinHasher, NormalizeConfig, UnionFind, 
                             tokens, word_shingle_hash)
 from curation.dedup.cluster import _Block
 
-ROOT = Path(__file__).resolve().parents[1]
-SAMPLE = ROOT / "sample_data" / "corpus.jsonl.gz"
+from helpers import SAMPLE
 
 
 def write_parts(directory: Path, rows: list[dict], per_part: int, columns=("id", "text")) -> list[Path]:

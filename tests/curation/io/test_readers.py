@@ -16,7 +16,7 @@ from curation.config import InputConfig
 from curation.errors import CurationError
 from curation.io.readers import DocumentReader, resolve_inputs
 
-from conftest import MESSY
+from helpers import MESSY
 
 TEXT = "A document with enough words to be a document in a test about readers."
 

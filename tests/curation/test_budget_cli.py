@@ -11,7 +11,7 @@ import subprocess
 import sys
 
 import pytest
-from conftest import ROOT
+from helpers import ROOT
 
 from curation.errors import CurationError
 from curation.budget_cli import add_plan_parser, main, manifest_tokens, run_plan

@@ -27,7 +27,7 @@ from curation.quality.heuristics import Heuristics
 from curation.quality.stats import (BULLETS, ELLIPSES, GOPHER_STOP_WORDS, PARAGRAPH_BREAK, TERMINAL_PUNCTUATION,
                                     WHITESPACE, TextBatch, TextView, text_views)
 
-from conftest import SAMPLE
+from helpers import SAMPLE
 
 ALL_CHARS = [chr(c) for c in range(0x110000) if not 0xD800 <= c <= 0xDFFF]
 

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from collections import Counter
-
-import pyarrow as pa
 import pytest
 
-from curation import Document, Dropped, Filter, Stage, StageResult
+from curation import Document
 from curation.errors import CurationError
 from curation.quality.length import LengthFilter
 from curation.registry import build_stage
+from custom_stages import Shouty
 
 
 def test_length_filter_bounds_and_counters():
@@ -28,35 +26,8 @@ def test_length_filter_rejects_bad_bounds():
         LengthFilter(min_words=10, max_words=5)
 
 
-class Shouty(Filter):
-    """Drops documents in capitals; a test-only custom filter."""
-
-    name = "shouty"
-
-    def keep(self, doc):
-        return not doc.text.isupper() or (False, "all_caps")
-
-
-class Tagger(Stage):
-    """Adds an attribute and drops odd ids with a custom column; a test-only custom stage."""
-
-    name = "tagger"
-    attributes = {"n_chars": pa.int64()}
-    removed_columns = {"note": pa.string()}
-
-    def process(self, batch):
-        kept, dropped = [], []
-        for doc in batch:
-            doc.attributes["n_chars"] = len(doc.text)
-            if doc.id.endswith("odd"):
-                dropped.append(Dropped(doc, self.name, "odd_id", {"note": f"id {doc.id}"}))
-            else:
-                kept.append(doc)
-        return StageResult(kept, dropped, Counter({"chars_seen": sum(len(d.text) for d in batch)}))
-
-
 def test_custom_stages_by_module_path():
-    stage = build_stage("test_stage:Shouty", {})
+    stage = build_stage("custom_stages:Shouty", {})
     assert isinstance(stage, Shouty)
     result = stage([Document("a", "QUIET PLEASE"), Document("b", "Quiet please")])
     assert [d.reason for d in result.dropped] == ["all_caps"] and [d.id for d in result.kept] == ["b"]
@@ -82,7 +53,7 @@ def test_runner_chains_custom_stages_with_their_columns_and_counters(tmp_path):
     src.write_text("\n".join(
         f'{{"id": "{i}", "text": "{words.upper() if i == "caps" else words}"}}' for i in ("a", "b-odd", "caps", "c")))
     config = PipelineConfig.model_validate({
-        "stages": ["length", "test_stage:Shouty", "test_stage:Tagger"], "tokenizer": {"vocab_size": 300}})
+        "stages": ["length", "custom_stages:Shouty", "custom_stages:Tagger"], "tokenizer": {"vocab_size": 300}})
     result = run([str(src)], tmp_path / "out", config, progress=False)
     shard = pq.read_table(tmp_path / "out" / "shards").to_pylist()
     assert [(r["id"], r["n_chars"]) for r in shard] == [("a", 299), ("c", 299)]

@@ -10,7 +10,7 @@ import fsspec
 import pyarrow.parquet as pq
 import pytest
 
-from conftest import MESSY, SAMPLE, small_config
+from helpers import MESSY, SAMPLE, small_config
 from curation.io.readers import resolve_inputs
 from curation.partition import partition_inputs
 from curation.pipeline import run

@@ -22,7 +22,7 @@ from curation.io.readers import DocumentReader, resolve_inputs
 from curation.partition import partition_inputs
 from curation.pipeline import run
 
-from conftest import small_config
+from helpers import small_config
 
 TEXT = "A perfectly ordinary document with enough words in it to pass as text in these tests."
 

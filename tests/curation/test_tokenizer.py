@@ -14,7 +14,7 @@ from curation.config import TokenizerConfig
 from curation.errors import CurationError
 from curation.tokenizer import PROBE_TEXTS, SampleSplit, TokenCounter, save_tokenizer, train_tokenizer
 
-from conftest import SAMPLE
+from helpers import SAMPLE
 
 
 @pytest.fixture(scope="module")

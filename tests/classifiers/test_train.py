@@ -7,7 +7,7 @@ import re
 
 import numpy as np
 import pytest
-from conftest import SAMPLE
+from helpers import SAMPLE
 from datasketch import MinHash, MinHashLSH
 
 from classifiers import default

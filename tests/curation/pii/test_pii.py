@@ -15,7 +15,7 @@ from collections import Counter
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from conftest import SAMPLE
+from helpers import SAMPLE
 from pii_eval import GOLD_ENTITY, build_eval_set, score
 
 from curation.config import PipelineConfig

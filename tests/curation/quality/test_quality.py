@@ -22,7 +22,7 @@ from curation.quality.heuristics import Heuristics
 from curation.quality.language import LanguageFilter
 from curation.quality.stats import TextView
 
-from conftest import SAMPLE, small_config
+from helpers import SAMPLE, small_config
 
 WORDS = "river stone light water green house paper music window garden table market".split()  # 5.5 chars avg
 

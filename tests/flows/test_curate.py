@@ -1,6 +1,8 @@
-"""The flow ``curate`` for real: a Prefect server and the deployment, Ray, SIGKILL and resume, the report.
+"""The flow ``curate`` for real: a served deployment, SIGKILL and resume, the report.
 
-Every process a test starts (server, serve, Ray, curate) is stopped by the test.
+A successful deployment run and the Ray runner are compared with the library's output byte for byte
+in tests/test_readme.py (``make serve``, ``--runner ray``) and tests/curation/pipeline/test_graph.py
+(every runner, every preset). Every process a test starts (server, serve, curate) is stopped by it.
 """
 
 from __future__ import annotations
@@ -17,11 +19,11 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from conftest import MESSY, ROOT, SAMPLE, small_config
+from helpers import MESSY, ROOT, SAMPLE, small_config
 from curation.pipeline import run
 
 pytest.importorskip("prefect")
-from flows.serve import start_server, stop  # noqa: E402
+from flows.serve import stop  # noqa: E402
 
 BIN = Path(sys.executable).parent
 
@@ -43,43 +45,6 @@ def same_outputs(a: Path, b: Path) -> None:
     assert names == sorted(p.name for p in (b / "shards").iterdir())
     for name in names:
         assert (a / "shards" / name).read_bytes() == (b / "shards" / name).read_bytes()
-
-
-@pytest.fixture(scope="module")
-def reference(tmp_path_factory) -> Path:
-    """An uninterrupted library run of the small config, to compare every runner against."""
-    out = tmp_path_factory.mktemp("reference")
-    run([str(SAMPLE), str(MESSY)], out, small_config(), progress=False)
-    return out
-
-
-def test_deployment_runs_on_a_real_server(tmp_path, reference):
-    port = free_port()
-    home = tmp_path / "prefect-home"
-    server = start_server("127.0.0.1", port, home)
-    env = quiet_env(PREFECT_API_URL=f"http://127.0.0.1:{port}/api", PREFECT_HOME=str(home))
-    serve = subprocess.Popen([sys.executable, "-m", "flows.serve", "--workers", "2"], cwd=ROOT, env=env,
-                             start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 120
-        while subprocess.run([BIN / "prefect", "deployment", "inspect", "curate/main"], env=env,
-                             capture_output=True).returncode != 0:
-            assert serve.poll() is None, "the serve process exited"
-            assert time.monotonic() < deadline, "the deployment was not registered in 120 s"
-            time.sleep(1)
-        out = tmp_path / "out"
-        params = {"input": [str(SAMPLE), str(MESSY)], "output": str(out),
-                  "config": small_config().model_dump(mode="json")}
-        done = subprocess.run([BIN / "prefect", "deployment", "run", "curate/main", "--watch", "--params",
-                               json.dumps(params)], env=env, capture_output=True, text=True, timeout=600)
-        assert done.returncode == 0, done.stdout + done.stderr
-        assert "Completed" in done.stdout
-        same_outputs(out, reference)
-        assert (out / "report.md").is_file() and (out / "report.html").is_file()
-    finally:
-        stop(serve)
-        stop(server)
-    assert serve.poll() is not None and server.poll() is not None
 
 
 def test_make_serve_ignores_the_shells_api_url_and_failures_say_why(tmp_path):
@@ -110,19 +75,6 @@ def test_make_serve_ignores_the_shells_api_url_and_failures_say_why(tmp_path):
     finally:
         stop(serve)
     assert serve.poll() is not None
-
-
-def test_ray_runner_gives_the_same_output(tmp_path, reference):
-    pytest.importorskip("prefect_ray")
-    out = tmp_path / "ray"
-    cfg = tmp_path / "c.json"
-    cfg.write_text(small_config().to_json())
-    env = {k: v for k, v in quiet_env(RAY_USAGE_STATS_ENABLED="0").items() if k != "RAY_ADDRESS"}
-    done = subprocess.run([sys.executable, "-m", "flows.cli", "run", "--runner", "ray", "--workers", "2",
-                           "--input", str(SAMPLE), str(MESSY), "--output", str(out), "--config", str(cfg)],
-                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=600, start_new_session=True)
-    assert done.returncode == 0, done.stdout + done.stderr
-    same_outputs(out, reference)
 
 
 def test_sigkill_mid_run_then_rerun_is_byte_identical(tmp_path):

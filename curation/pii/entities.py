@@ -1,0 +1,26 @@
+"""The PII entities: which are detected offline by patterns, which need an NER model, and which
+wins when two recognizers report the same span. (A module of its own so that the recognizers and the
+stage share it without importing the package that exposes them.)"""
+
+from __future__ import annotations
+
+LANGUAGE = "en"
+
+# Pattern entities, detected offline with no model. Names follow Presidio's where it has one.
+PATTERN_ENTITIES = (
+    "EMAIL_ADDRESS",
+    "PHONE_NUMBER",
+    "IP_ADDRESS",
+    "CREDIT_CARD",
+    "US_SSN",
+    "IBAN_CODE",
+    "URL_CREDENTIALS",
+    "AWS_ACCESS_KEY",
+    "PRIVATE_KEY",
+    "API_TOKEN",
+)
+# Entities that need a spaCy NER model (none is installed by default; see README.md here).
+NER_ENTITIES = ("PERSON", "LOCATION")
+# Which entity wins when two recognizers report the same span: the more specific check first.
+PRIORITY = ("PRIVATE_KEY", "API_TOKEN", "AWS_ACCESS_KEY", "URL_CREDENTIALS", "IBAN_CODE", "CREDIT_CARD", "US_SSN",
+            "EMAIL_ADDRESS", "IP_ADDRESS", "PHONE_NUMBER", "PERSON", "LOCATION")
