@@ -74,6 +74,15 @@ class StageSpec(StrictModel):
             return {"name": name, "params": params or {}}
         return value
 
+    @classmethod
+    def __get_pydantic_json_schema__(cls, core_schema: Any, handler: Any) -> dict[str, Any]:
+        # The JSON schema (what a Prefect deployment checks its parameters against) must accept the
+        # shorthands too, or `--params '{"config": {"stages": ["length"]}}'` is refused before the run.
+        full = handler(core_schema)
+        return {"anyOf": [{"type": "string", "description": "a stage name, e.g. length"},
+                          {"type": "object", "description": "{name: params}, e.g. {length: {min_words: 20}}",
+                           "minProperties": 1, "maxProperties": 1}, full]}
+
 
 class TokenizerConfig(StrictModel):
     """Byte-level BPE training (HF tokenizers) and exact token counting."""

@@ -95,6 +95,8 @@ def render_markdown(result: RunResult, budget: dict[str, Any], images: dict[str,
         lines.append(f"| {st.stage} | {st.docs_in:,} | {st.docs_out:,} | {st.docs_in - st.docs_out:,} | "
                      f"{st.bytes_out / 1e6:,.2f} | {_num(st.tokens_out)} | {_num(st.tokens_dropped)} | "
                      f"{st.seconds:.2f} |")
+    if s.get("notes"):
+        lines += ["", "## Notes", ""] + [f"- {note}" for note in s["notes"]]
     lines += ["", "## Drops by reason", "", "| stage | reason | documents |", "|---|---|---:|"]
     lines += [f"| {st.stage} | {reason} | {n:,} |" for st in result.stages for reason, n in sorted(st.reasons.items())]
     lines += [f"| read (quarantined) | {reason} | {n:,} |" for reason, n in sorted(result.quarantine_reasons.items())]

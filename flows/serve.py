@@ -27,7 +27,10 @@ def start_server(host: str, port: int, home: Path | None = None, timeout: float 
     """``prefect server start`` as a child process; returns once its health endpoint answers."""
     # Logs streamed out (off by default in Prefect): `prefect deployment run --watch` then shows the
     # run's log lines, the failure reason among them, not only the final state's name.
-    env = dict(os.environ, PREFECT_SERVER_ANALYTICS_ENABLED="false", PREFECT_UI_ENABLED="false",
+    # The UI ships inside the prefect wheel and needs no network: the "View at" links the runs print
+    # lead to it.
+    env = dict(os.environ, PREFECT_SERVER_ANALYTICS_ENABLED="false", PREFECT_UI_ENABLED="true",
+               PREFECT_UI_API_URL=f"http://{host}:{port}/api",  # else the UI asks port 4200 whatever the port
                PREFECT_SERVER_LOGS_STREAM_OUT_ENABLED="true", PREFECT_SERVER_LOGS_STREAM_PUBLISHING_ENABLED="true")
     if home is not None:
         env["PREFECT_HOME"] = str(home)  # its own SQLite database

@@ -16,6 +16,7 @@ import json
 import os
 import re
 import shlex
+import shutil
 import signal
 import socket
 import subprocess
@@ -74,7 +75,14 @@ def test_every_size_rule_applies():
         assert re.search(pattern, text), f"README no longer has {pattern!r}: update tests/test_readme.py"
 
 
-def test_every_readme_command_runs(checkout):
+@pytest.fixture(scope="module")
+def ran(checkout) -> Path:
+    """Every README command, run once for this module's tests; the folder they ran in."""
+    _run_every_command(checkout)
+    return checkout
+
+
+def _run_every_command(checkout: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
     env |= {"PREFECT_SERVER_ANALYTICS_ENABLED": "false", "RAY_USAGE_STATS_ENABLED": "0", "PYTHONPATH": str(ROOT),
             "XDG_CACHE_HOME": os.environ.get("XDG_CACHE_HOME", str(Path.home() / ".cache"))}
@@ -111,6 +119,8 @@ def test_every_readme_command_runs(checkout):
             output = done.stdout + done.stderr
             assert done.returncode == 0, f"{command}\n{output[-3000:]}"
             assert "Traceback" not in output, f"{command}\n{output[-3000:]}"
+            if words[0] == "make" and words[-1] == "run":  # later commands write out/ again: keep it
+                shutil.copytree(checkout / "out", checkout / "out-make-run")
             ran.append(command)
     finally:
         if serve is not None:
@@ -121,6 +131,10 @@ def test_every_readme_command_runs(checkout):
                 os.killpg(serve.pid, signal.SIGKILL)
                 serve.wait()
     assert len(ran) == len(readme_commands())
+
+
+def test_every_readme_command_runs(ran):
+    checkout = ran
     # What the commands promise, checked on what they left behind.
     for out in ("out", "out-ray", "out-library", "out-served"):
         assert (checkout / out / "manifest.json").is_file(), out
@@ -156,3 +170,48 @@ def test_readme_lists_every_deployment_parameter():
     paragraph = re.search(r"The deployment's parameters are the flow's: (.*?)\n\n", README, re.S).group(1)
     listed = set(re.findall(r"`(\w+)`", paragraph))
     assert set(inspect.signature(curate.fn).parameters) <= listed
+
+
+def test_make_run_output_opens_in_every_reader(ran, tmp_path, monkeypatch):
+    """What `make run` wrote, opened with the tools our users load data with: the same rows and the
+    same token total as the manifest, through each library's own API."""
+    import duckdb
+    import pandas as pd
+    import polars as pl
+    from datasets import load_dataset
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_DATASETS_CACHE", str(tmp_path / "hf"))
+    out = ran / "out-make-run"
+    manifest = json.loads((out / "manifest.json").read_text())
+    expected = (manifest["total_documents"], manifest["total_tokens"])
+    ds = load_dataset(str(out), split="train", cache_dir=str(tmp_path / "hf"))  # the card's config: shards only
+    assert (ds.num_rows, sum(ds["token_count"])) == expected
+    stream = load_dataset(str(out), split="train", streaming=True)
+    rows = tokens = 0
+    for row in stream:
+        rows, tokens = rows + 1, tokens + row["token_count"]
+    assert (rows, tokens) == expected
+    frame = pl.read_parquet(out / "shards" / "*.parquet")
+    assert (frame.height, frame["token_count"].sum()) == expected
+    pandas_frame = pd.read_parquet(out / "shards")
+    assert (len(pandas_frame), int(pandas_frame["token_count"].sum())) == expected
+    (count, total, emails), = duckdb.sql(f"SELECT count(*), sum(token_count), sum(pii_counts.EMAIL_ADDRESS) "
+                                         f"FROM '{out}/shards/*.parquet'").fetchall()
+    assert (count, total) == expected and emails > 0
+    card = (out / "README.md").read_text()
+    assert "path: shards/*.parquet" in card and "license: unknown" in card and "To fill in" in card
+    assert f"num_examples: {manifest['total_documents']}" in card
+
+
+def test_using_the_output_section_runs(ran, tmp_path, monkeypatch):
+    block = re.search(r"## Using the output.*?```python\n(.*?)```", README, re.S).group(1)
+    monkeypatch.chdir(ran)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_DATASETS_CACHE", str(tmp_path / "hf"))
+    scope: dict = {}
+    exec(compile(block, "README.md (Using the output)", "exec"), scope)  # noqa: S102 - our own README
+    manifest = json.loads((ran / "out" / "manifest.json").read_text())
+    assert scope["ds"].num_rows == manifest["total_documents"]
+    assert scope["tokens"] == manifest["total_tokens"]
+    assert scope["tok"].eos_token == "<|endoftext|>" and len(scope["train"]) > 0

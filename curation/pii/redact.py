@@ -31,7 +31,7 @@ Example:
     >>> result = stage([Document("d", "Mail jan.smit@gmx.de or call +31 20 794 6095 today.")])
     >>> result.kept[0].text
     'Mail <EMAIL> or call <PHONE> today.'
-    >>> result.kept[0].attributes["pii_counts"]
+    >>> {k: n for k, n in result.kept[0].attributes["pii_counts"].items() if n}
     {'EMAIL_ADDRESS': 1, 'PHONE_NUMBER': 1}
 """
 
@@ -117,7 +117,10 @@ class PIIRedactor(Stage):
     """
 
     name = "pii"
-    attributes = {"pii_counts": pa.map_(pa.string(), pa.int32())}
+    # pii_counts is a struct of one int32 per entity the stage detects (0 when none): a type every
+    # reader maps (a map<string, int32> is one Hugging Face datasets cannot), and queryable as
+    # pii_counts.EMAIL_ADDRESS. Its fields depend on the entities, so each instance declares it.
+    attributes = {"pii_counts": pa.struct([(e, pa.int32()) for e in sorted(PATTERN_ENTITIES)])}
     removed_columns = {"pii_density": pa.float64()}
     counter_groups = (CounterGroup("pii/entity/", "PII redacted, by entity", "entity", "spans"),)
 
@@ -164,6 +167,8 @@ class PIIRedactor(Stage):
             raise ValueError(f"placeholders for unknown entities: {sorted(unknown_placeholders)}")
         self.entities = entities
         self.pattern_entities = tuple(e for e in entities if e in PATTERN_ENTITIES)
+        self.attributes = {"pii_counts": pa.struct([(e, pa.int32()) for e in sorted(entities)])}
+        self._zero_counts = dict.fromkeys(sorted(entities), 0)
         self.operator = operator
         self.placeholders = {**DEFAULT_PLACEHOLDERS, **(placeholders or {})}
         self.mask_char = mask_char
@@ -385,7 +390,7 @@ class PIIRedactor(Stage):
             counts = Counter(d.entity for d in detections)
             text = self.redact(doc.text, detections)
             out = dataclasses.replace(doc, text=text, source=source,
-                                      attributes={**attributes, "pii_counts": dict(sorted(counts.items()))})
+                                      attributes={**attributes, "pii_counts": self._zero_counts | counts})
             if detections:
                 counters["pii/docs_redacted"] += 1
                 counters.update({f"pii/entity/{e}": n for e, n in counts.items()})

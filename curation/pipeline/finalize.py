@@ -14,6 +14,7 @@ from curation.budget import budget_report, render_budget_markdown
 from curation.io import output as owned
 from curation.io.files import write_json, write_text
 from curation.io.storage import publish
+from curation.pipeline.card import write_card
 from curation.pipeline.manifest import build_manifest
 from curation.pipeline.outcomes import FitOutcome, Outcome, PartitionOutcome, ShardsOutcome, TokenizerOutcome
 from curation.pipeline.plan import INTERMEDIATE, RESULT_FILES, RunPlan, remove_run_files
@@ -58,6 +59,7 @@ def finalize(plan: RunPlan, early: Sequence[PartitionOutcome], fits: Sequence[Fi
               for group in stage.counter_groups]
     result = RunResult(out, manifest, summary, stats, reasons, published_to=plan.publish_to, counter_tables=tables)
     result.report_markdown = write_report(result, budget)
+    write_card(out, manifest, summary, stats, plan.schemas["shard"])
     # Last: a reader that sees the manifest sees every file it lists.
     write_json(out / "manifest.json", manifest)
     if plan.publish_to:

@@ -15,7 +15,8 @@ from curation.pipeline.outcomes import FileRecord, TokenizerOutcome
 from curation.pipeline.plan import RunPlan
 from curation.registry import resolve_stage
 
-MANIFEST_VERSION = 1
+# 2: pii_counts is a struct of per-entity int32 counts (was a map<string, int32>), a dataset card
+MANIFEST_VERSION = 2
 VERSIONED_PACKAGES = ("curation", "pyarrow", "tokenizers", "fastokens", "numpy")
 
 

@@ -40,7 +40,7 @@ OUTPUT_FILES = {
     "tokenizer": ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"),
     "report": ("*.png",),
 }
-RESULT_FILES = ("manifest.json", "summary.json", "budget.json", "budget.md", "report.md", "report.html")
+RESULT_FILES = ("manifest.json", "summary.json", "budget.json", "budget.md", "report.md", "report.html", "README.md")
 
 
 @dataclass(frozen=True)
