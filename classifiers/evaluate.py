@@ -17,13 +17,14 @@ from typing import Any
 import numpy as np
 
 from classifiers.train import TrainingData, train_classifiers
-from curation.config import PRESETS, StageSpec
+from curation.config import CORPUS_STAGES, PRESETS, StageSpec
 from curation.document import Document
 from curation.registry import build_stage
 from curation.tokenizer import hash_unit
 
 
-NOT_QUALITY = ("dedup", "pii")
+# Corpus-level stages (decontaminate, dedup) need a fitted run and pii rewrites: each has its own bench.
+NOT_QUALITY = tuple(s["name"] for s in CORPUS_STAGES)
 
 
 def load_sample(path: Path, kinds: tuple[str, ...] = ("original",)) -> list[dict[str, Any]]:
@@ -41,7 +42,6 @@ def evaluate_chain(records: list[dict[str, Any]], stages: list[StageSpec] | str,
     would-fire counts per rule and label.
     """
     specs = [StageSpec.model_validate(s) for s in PRESETS[stages]] if isinstance(stages, str) else stages
-    # Quality only: dedup is corpus-level (measured by bench/dedup_groundtruth.py) and pii rewrites.
     specs = [s for s in specs if s.name not in NOT_QUALITY]
     fold_of = [int(hash_unit("fold:" + r["id"]) * folds) for r in records]
     kept_by = Counter()

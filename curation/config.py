@@ -182,10 +182,10 @@ QUALITY_PRESETS: dict[str, list[dict[str, Any]]] = {
     ],
     "minimal": [{"name": "length"}],
 }
-# Every preset ends with the corpus-level stages. Dedup comes after the filters, so it sees only
-# documents that passed them and keeps the highest-scoring member of each cluster; redaction is last,
-# on what will be shipped (the design card's order).
-CORPUS_STAGES: list[dict[str, Any]] = [{"name": "dedup"}, {"name": "pii"}]
+# Every preset ends with the corpus-level stages. Decontamination and dedup come after the filters,
+# so they see only documents that passed them (dedup keeps the highest-scoring member of each
+# cluster); redaction is last, on what will be shipped (the design card's order).
+CORPUS_STAGES: list[dict[str, Any]] = [{"name": "decontaminate"}, {"name": "dedup"}, {"name": "pii"}]
 PRESETS: dict[str, list[dict[str, Any]]] = {name: chain + CORPUS_STAGES for name, chain in QUALITY_PRESETS.items()}
 
 

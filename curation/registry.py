@@ -36,6 +36,7 @@ BUILTIN: dict[str, str] = {
     "language_v1": "curation.quality.language:LanguageFilter",
     "quality_classifier_v1": "curation.quality.classifier:QualityClassifier",
     "quality_threshold_v1": "curation.quality.classifier:QualityThreshold",
+    "decontaminate_v1": "curation.decontam.stage:Decontaminate",
     "dedup_v1": "curation.dedup.stage:Deduplicate",
     "pii_v1": "curation.pii.redact:PIIRedactor",
 }
@@ -134,7 +135,7 @@ def _type_name(annotation: Any) -> str:
 
 def describe_stages(names: list[str] | None = None) -> str:
     """What ``curate stages [NAME...]`` prints."""
-    from curation.config import QUALITY_PRESETS
+    from curation.config import CORPUS_STAGES, QUALITY_PRESETS
 
     chosen = names or builtin_names()
     blocks = []
@@ -146,7 +147,7 @@ def describe_stages(names: list[str] | None = None) -> str:
         presets = [p + "".join(f" ({', '.join(f'{k}={v!r}' for k, v in s.get('params', {}).items())})"
                                for s in chain if s["name"] == name and s.get("params"))
                    for p, chain in QUALITY_PRESETS.items() if any(s["name"] == name for s in chain)]
-        if name in ("dedup", "pii"):
+        if name in {s["name"] for s in CORPUS_STAGES}:
             presets = ["every preset (the corpus-level part of the chain)"]
         kind = "corpus-level: fitted on the whole corpus after pass 1" if _fits(cls) else "per document"
         lines = [f"{name}" + (f" ({versioned})" if versioned != name else "") + f"  [{where}, {kind}]",

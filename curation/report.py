@@ -32,7 +32,7 @@ def _columns(out: Path, manifest: dict[str, Any]) -> dict[str, np.ndarray]:
     return {k: np.concatenate(v) for k, v in found.items() if v}
 
 
-def _png(draw) -> bytes:
+def png(draw) -> bytes:
     import matplotlib
 
     matplotlib.use("Agg")  # no display; also keeps plotting out of any GUI event loop
@@ -58,14 +58,14 @@ def _plots(result: RunResult) -> dict[str, tuple[str, bytes]]:
             ax.set_xscale("log")
             ax.set_xlabel("tokens per document (log scale)")
             ax.set_ylabel("documents")
-        plots["length"] = ("Document length of the kept documents", _png(lengths))
+        plots["length"] = ("Document length of the kept documents", png(lengths))
     scores = columns.get("quality_score")
     if scores is not None and len(scores) and not np.isnan(scores).all():
         def quality(ax):
             ax.hist(scores[~np.isnan(scores)], bins=50, range=(0, 1), color="#58a858")
             ax.set_xlabel("quality_score")
             ax.set_ylabel("documents")
-        plots["quality"] = ("quality_score of the kept documents", _png(quality))
+        plots["quality"] = ("quality_score of the kept documents", png(quality))
     for group, rows in result.counter_tables:
         if group.plot and rows:
             def bars(ax, group=group, rows=rows):
@@ -74,7 +74,7 @@ def _plots(result: RunResult) -> dict[str, tuple[str, bytes]]:
                 ax.set_xticks(range(len(labels)), labels)
                 ax.set_xlabel(group.label)
                 ax.set_ylabel(group.value)
-            plots[group.slug] = (group.title, _png(bars))
+            plots[group.slug] = (group.title, png(bars))
     return plots
 
 
@@ -123,11 +123,11 @@ def write_report(result: RunResult, budget: dict[str, Any]) -> str:
     (out / "report.md").write_text(markdown)
     inline = render_markdown(result, budget, {
         n: (t, "data:image/png;base64," + base64.b64encode(png).decode()) for n, (t, png) in plots.items()})
-    (out / "report.html").write_text(_html(inline))
+    (out / "report.html").write_text(html_page(inline))
     return markdown
 
 
-def _html(markdown: str) -> str:
+def html_page(markdown: str) -> str:
     """The report's Markdown as a standalone HTML page.
 
     CommonMark plus GFM tables through markdown-it-py: the hand-written converter this replaces

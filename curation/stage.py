@@ -75,6 +75,11 @@ class Stage(ABC):
         """True for a corpus-level stage (:class:`CorpusStage`) that needs fitting with these parameters."""
         return False
 
+    def run_notes(self, counters: Mapping[str, int]) -> list[str]:
+        """Lines the run's summary and report should show, given the stage's counters over the run
+        (say, that its data was missing and it checked nothing)."""
+        return []
+
     def __call__(self, batch: list[Document]) -> StageResult:
         result = self.process(batch)
         result.counters["docs_in"] += len(batch)

@@ -42,7 +42,7 @@ def test_every_preset_ships_no_pii_and_no_exact_duplicate(tmp_path, preset):
         from classifiers.default import fill_default_model
 
         fill_default_model(config)
-    assert [s.name for s in config.stages][-2:] == ["dedup", "pii"]
+    assert [s.name for s in config.stages][-3:] == ["decontaminate", "dedup", "pii"]
     result = run([str(SAMPLE)], tmp_path / preset, config, progress=False)
     texts = pq.read_table(tmp_path / preset / "shards", columns=["text"]).column("text").to_pylist()
     values = injected_pii()
@@ -222,7 +222,7 @@ def test_the_run_says_which_steps_it_resumed(tmp_path):
 
 def test_the_run_says_what_the_config_removed_and_which_model_it_used(tmp_path, capsys):
     result = run([str(SAMPLE)], tmp_path / "o", small_config(), progress=False)
-    assert any("removed dedup and pii from the chain" in n for n in result.summary["notes"])
+    assert any("removed decontaminate, dedup and pii from the chain" in n for n in result.summary["notes"])
     from classifiers.default import DEMO_NOTE, fill_default_model
 
     seen = []

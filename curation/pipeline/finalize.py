@@ -22,7 +22,7 @@ from curation.pipeline.result import RunResult
 from curation.summary import StageStats
 
 # Corpus-level stages every preset keeps (config.PRESETS), and what their absence means.
-CORPUS_STAGES = {"dedup": "not deduplicated", "pii": "not PII-redacted"}
+CORPUS_STAGES = {"decontaminate": "not decontaminated", "dedup": "not deduplicated", "pii": "not PII-redacted"}
 
 
 def finalize(plan: RunPlan, early: Sequence[PartitionOutcome], fits: Sequence[FitOutcome],
@@ -51,7 +51,7 @@ def finalize(plan: RunPlan, early: Sequence[PartitionOutcome], fits: Sequence[Fi
         "total_tokens": manifest["total_tokens"],
         "tokenizer": tokenizer.summary(),
         "resumed_steps": [step_name(o) for o in steps if o.resumed],
-        "notes": list(plan.notes) + run_notes(plan, tokenizer),
+        "notes": list(plan.notes) + run_notes(plan, tokenizer, stats),
         "seconds": round(time.time() - started, 3),
     }
     write_json(out / "summary.json", summary)
@@ -114,16 +114,22 @@ def output_files(plan: RunPlan, early: Sequence[PartitionOutcome], late: Sequenc
     return listed
 
 
-def run_notes(plan: RunPlan, tokenizer: TokenizerOutcome) -> list[str]:
+def _listed(words: list[str]) -> str:
+    return " and ".join([", ".join(words[:-1]), words[-1]] if len(words) > 1 else words)
+
+
+def run_notes(plan: RunPlan, tokenizer: TokenizerOutcome, stats: list[StageStats]) -> list[str]:
     """What a user should know about this run that no error stopped: one line each."""
     notes = []
     names = {s.name for s in plan.config.stages}
     missing = [name for name in CORPUS_STAGES if name not in names]
     if missing:
-        notes.append(f"the config removed {' and '.join(missing)} from the chain: the shards are "
-                     + " and ".join(CORPUS_STAGES[m] for m in missing))
+        notes.append(f"the config removed {_listed(missing)} from the chain: the shards are "
+                     + _listed([CORPUS_STAGES[m] for m in missing]))
     if tokenizer.note:
         notes.append(tokenizer.note)
+    for stage, total in zip(plan.stages(), stats[1:]):
+        notes += stage.run_notes(total.counters)
     return notes
 
 

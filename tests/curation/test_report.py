@@ -10,7 +10,7 @@ from pathlib import Path
 
 from curation.budget import budget_report
 from curation.pipeline import RunResult
-from curation.report import _html, render_markdown, write_report
+from curation.report import html_page, render_markdown, write_report
 from curation.summary import StageStats
 
 # A 1x1 PNG: the report inlines its plots as data: URLs.
@@ -82,7 +82,7 @@ def test_whole_report_is_html_budget_included(tmp_path):
     budget = budget_report(2e9)  # > 4 epochs for the big models: the "\*" footnote mark and its list item
     markdown = render_markdown(result, budget, {"length": ("Document length", "data:image/png;base64,"
                                                            + base64.b64encode(PIXEL).decode())})
-    page = Page(_html(markdown))
+    page = Page(html_page(markdown))
     assert page.raw_markdown() == []
     assert page.tags["h1"] == 1 and page.tags["h2"] >= 4  # the report's and the budget's headings
     assert page.tags["strong"] == 2 and page.tags["li"] == 4  # the budget's bold figures and notes
@@ -109,5 +109,5 @@ def test_written_report_html(tmp_path):
 def test_user_text_is_escaped(tmp_path):
     result = synthetic_result(tmp_path)
     result.stages[0].reasons["<script>alert(1)</script>"] = 1
-    html = _html(render_markdown(result, budget_report(2e6), {}))
+    html = html_page(render_markdown(result, budget_report(2e6), {}))
     assert "<script>" not in html and "&lt;script&gt;" in html

@@ -1,0 +1,191 @@
+"""Word n-grams as 64-bit hashes over whole batches, and the index of the evaluation items' n-grams.
+
+Words are dedup's (:func:`curation.dedup.normalize.tokenize_batch`: NFC, lowercase, punctuation and
+symbols removed, split on whitespace: lm-evaluation-harness's janitor's "lowercased, punctuation-
+stripped" words), each hashed once per batch (xxh3-64), and an n-gram's hash combines its words'
+(``h = h * C + word``, mod 2^64) with numpy over every window of every document at once. Matching is
+exact on those hashes: a false match needs a 64-bit collision, and a reported match shows its words.
+
+An item of ``n`` words or more is indexed by every n-gram in it. A shorter one (of at least
+``min_words``) matches only whole, as GPT-3 did for short items (Brown et al. 2020, appendix C): it is
+found by its first ``min_words`` words, and each such candidate is then compared on the item's whole
+length. Documents are so hashed at two window lengths only, whatever the items' lengths.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
+
+from curation.dedup.config import NormalizeConfig
+from curation.dedup.minhash import COMBINE, U64, word_token_hashes
+from curation.dedup.normalize import TokenBatch, tokenize_batch
+
+WORDS = NormalizeConfig()  # the normalization of both sides: dedup's defaults
+MASK64 = (1 << 64) - 1
+PREFILTER_BITS = 24  # a 16 MiB table of hash prefixes: ~10% full with the ten bundled sets
+
+
+@dataclass(frozen=True, slots=True)
+class Windows:
+    """Every ``n``-word window of a batch: its hash, the document it lies in and its first word."""
+
+    hashes: np.ndarray  # uint64
+    docs: np.ndarray  # int64, index in the batch
+    starts: np.ndarray  # int64, index into the batch's flat tokens
+
+
+@dataclass(frozen=True, slots=True)
+class Matches:
+    """Windows of a batch found in the index, sorted by document then position."""
+
+    docs: np.ndarray  # int64
+    starts: np.ndarray  # int64, first word (flat index)
+    lengths: np.ndarray  # int64, words matched
+    items: np.ndarray  # int32, the item
+    hashes: np.ndarray  # uint64, the matched n-gram (or short item) hash
+
+
+def tokenize(texts: list[str] | pa.Array | pa.ChunkedArray) -> tuple[TokenBatch, np.ndarray]:
+    """The batch's words and one xxh3-64 per word."""
+    batch = tokenize_batch(texts, WORDS)
+    return batch, word_token_hashes(batch)
+
+
+def combine(word_hashes: list[int]) -> int:
+    """The hash of one word sequence (the same as its window's)."""
+    whole = 0
+    for word in word_hashes:
+        whole = (whole * COMBINE + word) & MASK64
+    return whole
+
+
+def window_hashes(word_hashes: np.ndarray, n: int) -> np.ndarray:
+    """The hash of words ``i .. i+n-1`` of the flat stream for every ``i``, across documents too."""
+    count = max(int(word_hashes.size) - n + 1, 0)
+    acc = word_hashes[:count].copy()
+    for k in range(1, n):
+        acc *= U64(COMBINE)
+        acc += word_hashes[k:count + k]
+    return acc
+
+
+def windows(word_hashes: np.ndarray, offsets: np.ndarray, n: int) -> Windows:
+    """The hash of every window of ``n`` words that lies inside one document."""
+    acc = window_hashes(word_hashes, n)
+    count = acc.size
+    starts = np.arange(count, dtype=np.int64)
+    docs = np.searchsorted(offsets, starts, side="right") - 1
+    inside = starts + n <= offsets[docs + 1] if count else np.zeros(0, bool)
+    return Windows(acc[inside], docs[inside], starts[inside])
+
+
+def _lookup(sorted_hashes: np.ndarray, prefixes: np.ndarray, queries: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Positions of ``queries`` found in ``sorted_hashes``, and where: a prefix table rejects almost
+    all at the cost of one array lookup; the rest are binary-searched."""
+    maybe = np.flatnonzero(prefixes[queries >> U64(64 - PREFILTER_BITS)])
+    at = np.searchsorted(sorted_hashes, queries[maybe])
+    at[at == sorted_hashes.size] = 0
+    hit = sorted_hashes[at] == queries[maybe] if sorted_hashes.size else np.zeros(maybe.size, bool)
+    return maybe[hit], at[hit]
+
+
+def _within(where: np.ndarray, at: np.ndarray, offsets: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """The hits whose window of ``n`` words lies inside one document."""
+    docs = np.searchsorted(offsets, where, side="right") - 1
+    inside = where + n <= offsets[docs + 1]
+    return where[inside], at[inside]
+
+
+@dataclass(frozen=True)
+class NgramIndex:
+    """The evaluation items' n-grams (sorted hashes, and the first item each came from), and the
+    short items (by the hash of their first ``min_words`` words: item, length, whole hash)."""
+
+    n: int
+    min_words: int
+    hashes: np.ndarray  # uint64, sorted
+    items: np.ndarray  # int32
+    short_keys: np.ndarray  # uint64, sorted (repeats allowed)
+    short_items: np.ndarray  # int32
+    short_lengths: np.ndarray  # int64
+    short_hashes: np.ndarray  # uint64
+
+    @property
+    def size(self) -> int:
+        return int(self.hashes.size + self.short_keys.size)
+
+    @functools.cached_property
+    def _prefixes(self) -> tuple[np.ndarray, np.ndarray]:
+        tables = []
+        for hashes in (self.hashes, self.short_keys):
+            table = np.zeros(1 << PREFILTER_BITS, bool)
+            table[hashes >> U64(64 - PREFILTER_BITS)] = True
+            tables.append(table)
+        return tables[0], tables[1]
+
+    @classmethod
+    def build(cls, texts: list[str], n: int, min_words: int, chunk: int = 2000) -> tuple[NgramIndex, int]:
+        """The index of ``texts`` (item ``i`` is ``texts[i]``); also how many were too short to index."""
+        long_parts, short = [], []
+        too_short = 0
+        for first in range(0, len(texts), chunk):
+            batch, hashes = tokenize(texts[first:first + chunk])
+            lengths = batch.lengths
+            too_short += int((lengths < min_words).sum())
+            found = windows(hashes, batch.offsets, n)
+            long_parts.append((found.hashes, (found.docs + first).astype(np.int32)))
+            for item in np.flatnonzero((lengths >= min_words) & (lengths < n)).tolist():
+                words = hashes[batch.offsets[item]:batch.offsets[item + 1]].tolist()
+                short.append((combine(words[:min_words]), item + first, len(words), combine(words)))
+        all_hashes = np.concatenate([h for h, _ in long_parts]) if long_parts else np.zeros(0, U64)
+        all_items = np.concatenate([i for _, i in long_parts]) if long_parts else np.zeros(0, np.int32)
+        hashes, first_at = np.unique(all_hashes, return_index=True)  # the first item speaks for an n-gram
+        short.sort()
+        return cls(n, min_words, hashes, all_items[first_at],
+                   np.array([s[0] for s in short], U64), np.array([s[1] for s in short], np.int32),
+                   np.array([s[2] for s in short], np.int64), np.array([s[3] for s in short], U64)), too_short
+
+    def matches(self, word_hashes: np.ndarray, offsets: np.ndarray) -> Matches:
+        """Every window of the batch found in the index, sorted by document, then position.
+
+        Every position of the flat word stream is looked up, windows across two documents too: they
+        are few and almost never match, so telling them apart after the lookup, for the matches
+        alone, is cheaper than for every window before it.
+        """
+        prefixes, short_prefixes = self._prefixes
+        acc = window_hashes(word_hashes, self.n)
+        where, at = _within(*_lookup(self.hashes, prefixes, acc), offsets, self.n)
+        docs, starts = [np.searchsorted(offsets, where, side="right") - 1], [where]
+        lengths, items, hashes = [np.full(where.size, self.n, np.int64)], [self.items[at]], [acc[where]]
+        if self.short_keys.size:
+            acc = window_hashes(word_hashes, self.min_words)
+            where, at = _within(*_lookup(self.short_keys, short_prefixes, acc), offsets, self.min_words)
+            for start, a in zip(where.tolist(), at.tolist()):  # rare: compare each candidate on its whole length
+                doc = int(np.searchsorted(offsets, start, side="right") - 1)
+                j = a
+                while j < self.short_keys.size and self.short_keys[j] == self.short_keys[a]:
+                    length = int(self.short_lengths[j])
+                    if start + length <= offsets[doc + 1] and \
+                            combine(word_hashes[start:start + length].tolist()) == int(self.short_hashes[j]):
+                        docs.append(np.array([doc])), starts.append(np.array([start]))
+                        lengths.append(np.array([length])), items.append(self.short_items[j:j + 1])
+                        hashes.append(self.short_hashes[j:j + 1])
+                    j += 1
+        columns = [np.concatenate(c) for c in (docs, starts, lengths, items, hashes)]
+        order = np.lexsort((columns[1], columns[0]))
+        return Matches(*(c[order] for c in columns))
+
+    def save(self, path: str) -> None:
+        np.savez(path, n=np.array([self.n]), min_words=np.array([self.min_words]), hashes=self.hashes,
+                 items=self.items, short_keys=self.short_keys, short_items=self.short_items,
+                 short_lengths=self.short_lengths, short_hashes=self.short_hashes)
+
+    @classmethod
+    def load(cls, path: str) -> NgramIndex:
+        with np.load(path) as d:
+            return cls(int(d["n"][0]), int(d["min_words"][0]), d["hashes"], d["items"], d["short_keys"],
+                       d["short_items"], d["short_lengths"], d["short_hashes"])
