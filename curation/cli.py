@@ -76,6 +76,19 @@ def _parser() -> argparse.ArgumentParser:
                                         "where those come from; name stages to see only those.")
     stages.add_argument("name", nargs="*", help="stage names (default: all)")
     one_line_errors(stages)
+    mix = sub.add_parser(
+        "mix", help="a domain mixture of curated runs, sized to a token budget",
+        description="Mix curated runs by share (e.g. BloombergGPT's 51% financial / 49% public) into a run-like "
+                    "folder that curate train and the exports read: whole epochs repeat a source, the fraction is a "
+                    "deterministic subsample; a source that cannot fill its share is an error. Recipe (YAML/TOML): "
+                    "sources: {NAME: {path: RUN_DIR or SHARD_GLOB, share: 0.51, max_epochs: 4}, ...}, total_tokens "
+                    "or params, seed; paths relative to the working directory.")
+    mix.add_argument("recipe", metavar="RECIPE", help="the recipe file")
+    mix.add_argument("--output", "-o", required=True, metavar="DIR", help="the mixture's folder")
+    mix.add_argument("--params", metavar="N", help="total = Chinchilla's 20 tokens per parameter of this model (1.3B)")
+    mix.add_argument("--tokens", metavar="N", help="the mixture's total tokens (2B), instead")
+    mix.add_argument("--seed", type=int, help="the subsample's seed (default: the recipe's, else 0)")
+    one_line_errors(mix)
     add_plan_parser(sub)
     add_train_parser(sub)
     return one_line_errors(parser)
@@ -137,6 +150,26 @@ def _run(args: argparse.Namespace, flow_runner: FlowRunner | None = None,
     return 0
 
 
+def _mix(args: argparse.Namespace) -> int:
+    from curation.budget import parse_count
+    from curation.mixture import load_recipe, render_markdown, write_mixture
+    from curation.pipeline import locked
+
+    overrides: dict[str, Any] = {} if args.seed is None else {"seed": args.seed}
+    if args.tokens:  # a size on the command line replaces the recipe's, whichever kind it is
+        try:
+            overrides |= {"total_tokens": parse_count(args.tokens), "params": None}
+        except ValueError as exc:
+            raise CurationError(f"--tokens: {exc}") from None
+    if args.params:
+        overrides |= {"params": args.params, "total_tokens": None}
+    recipe = load_recipe(args.recipe, overrides)
+    with locked([s.path for s in recipe.sources.values()], args.output):
+        mixture = write_mixture(recipe, Path(args.output))
+    print(render_markdown(mixture, None))
+    return 0
+
+
 def _stages(args: argparse.Namespace) -> int:
     from curation.registry import describe_stages
 
@@ -159,7 +192,7 @@ def main(argv: list[str] | None = None, flow_runner: FlowRunner | None = None,
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
         handlers = {"run": functools.partial(_run, flow_runner=flow_runner, default_model=default_model),
-                    "plan": run_plan, "train": run_train, "stages": _stages}
+                    "plan": run_plan, "train": run_train, "stages": _stages, "mix": _mix}
         handlers |= {c.name: c.run for c in commands}
         return handlers[args.command](args)
     except CurationError as exc:
