@@ -126,6 +126,11 @@ class ShardConfig(StrictModel):
     )
     compression: str = "zstd"
     compression_level: int = Field(3, description="zstd's default level: fast, ~3x on prose.")
+    heldout_fraction: float = Field(
+        0.005, ge=0, lt=0.5,
+        description="Share of documents (by id hash, after dedup) written to heldout/ instead of shards/: the "
+                    "validation split, never trained on and never in a mixture. 0.5%: ~1M tokens per 200M, "
+                    "nanoGPT's eval size (200 x 12 x 1024 tokens) at about 500M.")
 
 
 TextPolicy = Literal["redacted", "raw", "none"]

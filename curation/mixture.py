@@ -94,6 +94,7 @@ def load_recipe(path: str | Path, overrides: dict[str, Any] | None = None) -> Re
 class SourcePlan:
     name: str
     shards: tuple[Path, ...]  # in the order they are read
+    heldout: tuple[Path, ...]  # the held-out shards of the source's runs: validation, never mixed in
     manifest: dict[str, Any]  # the manifest of the (first) run the shards belong to: tokenizer, format
     tokenizer_dir: Path
     share: float
@@ -129,8 +130,14 @@ def _run_manifest(root: Path, name: str) -> dict[str, Any]:
         raise CurationError(f"source {name}: {root} is not a curate run (no readable manifest.json)") from None
 
 
-def resolve_source(name: str, path: str, base: Path = Path(".")) -> tuple[list[Path], int, dict[str, Any], Path]:
-    """A source's shards, their tokens, its run's manifest and tokenizer folder.
+def _heldout_shards(root: Path, manifest: dict[str, Any]) -> list[Path]:
+    return [root / s["path"] for s in (manifest.get("heldout") or {}).get("shards", [])]
+
+
+def resolve_source(name: str, path: str, base: Path = Path(".")
+                   ) -> tuple[list[Path], int, dict[str, Any], Path, list[Path]]:
+    """A source's shards, their tokens, its run's manifest and tokenizer folder, and the held-out
+    shards of its runs.
 
     ``path`` is a run's folder, or a glob of shards of one or more runs
     (``runs/web/shards/shard-0000[0-4].parquet``, ``runs/*/shards/*.parquet``): each shard must be
@@ -141,7 +148,7 @@ def resolve_source(name: str, path: str, base: Path = Path(".")) -> tuple[list[P
         root = Path(full)
         manifest = _run_manifest(root, name)
         return ([root / s["path"] for s in manifest["shards"]], int(manifest["total_tokens"]), manifest,
-                root / "tokenizer")
+                root / "tokenizer", _heldout_shards(root, manifest))
     files = sorted(Path(f) for f in glob.glob(full))
     if not files:
         raise CurationError(f"source {name}: no file matches {path}")
@@ -158,7 +165,7 @@ def resolve_source(name: str, path: str, base: Path = Path(".")) -> tuple[list[P
     if len({m["tokenizer"]["sha256"] for m in runs.values()}) > 1:
         raise CurationError(f"source {name}: its shards were counted with different tokenizers")
     first = next(iter(runs))
-    return files, tokens, runs[first], first / "tokenizer"
+    return files, tokens, runs[first], first / "tokenizer", [p for r, m in runs.items() for p in _heldout_shards(r, m)]
 
 
 def plan_mixture(recipe: Recipe, base: Path = Path(".")) -> tuple[int, list[SourcePlan], list[str]]:
@@ -166,9 +173,9 @@ def plan_mixture(recipe: Recipe, base: Path = Path(".")) -> tuple[int, list[Sour
     total = total_tokens(recipe)
     plans, warnings, tokenizers = [], [], {}
     for name, spec in recipe.sources.items():
-        shards, available, manifest, tokenizer_dir = resolve_source(name, spec.path, base)
+        shards, available, manifest, tokenizer_dir, heldout = resolve_source(name, spec.path, base)
         tokenizers[name] = manifest["tokenizer"]["sha256"]
-        plan = SourcePlan(name, tuple(shards), manifest, tokenizer_dir, spec.share, spec.max_epochs,
+        plan = SourcePlan(name, tuple(shards), tuple(heldout), manifest, tokenizer_dir, spec.share, spec.max_epochs,
                           round(total * spec.share), available)
         if plan.available == 0:
             raise CurationError(f"source {name} has no tokens")
@@ -256,6 +263,7 @@ def write_mixture(recipe: Recipe, output: Path, base: Path = Path(".")) -> dict[
         written[name] += int(counts.sum())
         documents[name] += block.num_rows
     shards = writer.close()
+    heldout = _write_heldout(plans, output, schema)
     if (output / "tokenizer").exists():
         shutil.rmtree(output / "tokenizer")
     shutil.copytree(plans[0].tokenizer_dir, output / "tokenizer")
@@ -276,13 +284,20 @@ def write_mixture(recipe: Recipe, output: Path, base: Path = Path(".")) -> dict[
         "warnings": warnings,
     }
     tok = plans[0].manifest["tokenizer"]
+
+    def listing(files: list[Any]) -> list[dict[str, Any]]:
+        return [{"path": s.path.relative_to(output).as_posix(), "rows": s.rows, "tokens": s.tokens,
+                 "text_bytes": s.text_bytes, "bytes": s.file_bytes, "sha256": s.sha256} for s in files]
+
     manifest = {
         "format_version": plans[0].manifest.get("format_version", 2),
-        "shards": [{"path": s.path.relative_to(output).as_posix(), "rows": s.rows, "tokens": s.tokens,
-                    "text_bytes": s.text_bytes, "bytes": s.file_bytes, "sha256": s.sha256} for s in shards],
+        "shards": listing(shards),
         "total_documents": sum(s.rows for s in shards),
         "total_tokens": sum(s.tokens for s in shards),
         "total_text_bytes": sum(s.text_bytes for s in shards),
+        "heldout": {"rule": "the held-out splits of the sources' runs, each once", "shards": listing(heldout),
+                    "total_documents": sum(s.rows for s in heldout), "total_tokens": sum(s.tokens for s in heldout),
+                    "total_text_bytes": sum(s.text_bytes for s in heldout)},
         "tokenizer": tok,
         "token_count": plans[0].manifest.get("token_count"),
         "config_sha256": hashlib.sha256(json.dumps(recipe.model_dump(mode="json"), sort_keys=True).encode()
@@ -294,6 +309,28 @@ def write_mixture(recipe: Recipe, output: Path, base: Path = Path(".")) -> dict[
     write_card(output, manifest, {"quarantined": {}}, [], schema)
     write_json(output / "manifest.json", manifest)  # last, as for a run
     return mixture
+
+
+def _write_heldout(plans: list[SourcePlan], output: Path, schema: pa.Schema) -> list[Any]:
+    """The sources' held-out splits, each run's once, in ``heldout/``: what training on the mixture
+    validates on. Never part of the mixture's shards."""
+    folder = output / "heldout"
+    for old in folder.glob("shard-*.parquet"):
+        old.unlink()
+    writer = RollingParquetWriter(folder, "shard", schema, target_bytes=256 << 20)
+    seen: set[Path] = set()
+    for plan in plans:
+        for path in plan.heldout:
+            if path in seen:
+                continue
+            seen.add(path)
+            for batch in pq.ParquetFile(path).iter_batches(batch_size=BLOCK_DOCS,
+                                                           columns=[c for c in schema.names if c != "mixture_source"]):
+                table = pa.Table.from_batches([batch])
+                table = table.append_column("mixture_source", pa.array([plan.name] * table.num_rows, pa.string()))
+                writer.write(table.select(schema.names), int(pc.binary_length(table.column("text")).to_numpy().sum()),
+                             int(table.column("token_count").to_numpy().sum()))
+    return writer.close()
 
 
 def render_markdown(mixture: dict[str, Any], plot: str | None) -> str:

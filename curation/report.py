@@ -87,7 +87,9 @@ def render_markdown(result: RunResult, budget: dict[str, Any], images: dict[str,
     s = result.summary
     lines = ["# Curation run report", "",
              f"{s['total_documents']:,} documents, {s['total_tokens']:,} tokens in "
-             f"{len(result.manifest['shards'])} shards; {s['partitions']} input partitions; {s['seconds']:.1f} s.", "",
+             f"{len(result.manifest['shards'])} shards, and a held-out split of "
+             f"{s.get('heldout_documents', 0):,} documents, {s.get('heldout_tokens', 0):,} tokens; "
+             f"{s['partitions']} input partitions; {s['seconds']:.1f} s.", "",
              "## Stage funnel", "",
              "| stage | docs in | docs out | dropped | MB out | tokens out | tokens dropped | seconds |",
              "|---|---:|---:|---:|---:|---:|---:|---:|"]

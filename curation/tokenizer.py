@@ -52,6 +52,13 @@ def hash_unit(doc_id: str) -> float:
     return int.from_bytes(digest, "little") / 2.0**64
 
 
+def is_heldout(doc_id: str, fraction: float) -> bool:
+    """Whether a document is in the run's held-out split. The tokenizer's hash: with its
+    ``holdout_fraction`` at least this large (the defaults: 1% and 0.5%), a held-out document is
+    one the BPE never trained on either."""
+    return fraction > 0 and hash_unit(doc_id) < fraction
+
+
 @dataclass(slots=True)
 class SampleSplit:
     """Which documents train the tokenizer and which are held back to measure it."""

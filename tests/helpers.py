@@ -8,6 +8,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pyarrow as pa
+import pyarrow.parquet as pq
+
 from curation.config import PipelineConfig
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -34,3 +37,10 @@ def injected_pii() -> set[str]:
 
     with gzip.open(SAMPLE, "rt") as fh:
         return {p["value"] for line in fh for p in json.loads(line)["pii"] if p["type"] != "name"}
+
+
+def kept_documents(out: Path, columns: list[str] | None = None) -> pa.Table:
+    """Every document a run kept: its training shards, then its held-out split."""
+    parts = [pq.read_table(out / split, columns=columns) for split in ("shards", "heldout")
+             if any((out / split).glob("*.parquet"))]
+    return pa.concat_tables(parts)

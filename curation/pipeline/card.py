@@ -58,14 +58,20 @@ def render_card(manifest: dict[str, Any], summary: dict[str, Any], stats: list[S
     from huggingface_hub import DatasetCard, DatasetCardData
 
     rows = manifest["total_documents"]
+    heldout = manifest.get("heldout") or {"total_documents": 0}
+    files = [{"split": "train", "path": "shards/*.parquet"}]
+    splits = [{"name": "train", "num_bytes": manifest["total_text_bytes"], "num_examples": rows}]
+    if heldout["total_documents"]:
+        files.append({"split": "validation", "path": "heldout/*.parquet"})
+        splits.append({"name": "validation", "num_bytes": heldout["total_text_bytes"],
+                       "num_examples": heldout["total_documents"]})
     data = DatasetCardData(
         license="unknown",  # the sources' licences decide it: see the card's own section
-        size_categories=[size_category(rows)],
+        size_categories=[size_category(rows + heldout["total_documents"])],
         pretty_name="Curated corpus",
         tags=["curation", "pretraining"],
-        configs=[{"config_name": "default", "data_files": [{"split": "train", "path": "shards/*.parquet"}]}],
-        dataset_info={"features": features(schema),
-                      "splits": [{"name": "train", "num_bytes": manifest["total_text_bytes"], "num_examples": rows}]},
+        configs=[{"config_name": "default", "data_files": files}],
+        dataset_info={"features": features(schema), "splits": splits},
     )
     tok = manifest["tokenizer"]
     lines = [
@@ -76,6 +82,8 @@ def render_card(manifest: dict[str, Any], summary: dict[str, Any], stats: list[S
         "from datasets import load_dataset",
         'ds = load_dataset("path/to/this/folder", split="train")  # the shards only; streaming=True works too',
         "```", "",
+        f"The `validation` split (`heldout/`, {heldout['total_documents']:,} documents) is held out by id hash "
+        "after deduplication: never trained on, by the tokenizer either.", "",
         "## Licence and provenance", "",
         "**To fill in before sharing.** This card was written by a program that cannot know where the input "
         "came from or under which terms: name the sources, their licences and any terms of use, and replace "

@@ -4,6 +4,7 @@ publishing (for a URL output) and the intermediates' removal."""
 from __future__ import annotations
 
 import contextlib
+import math
 import time
 from collections import Counter
 from collections.abc import Sequence
@@ -37,7 +38,7 @@ def finalize(plan: RunPlan, early: Sequence[PartitionOutcome], fits: Sequence[Fi
 
     out = plan.output
     stats, reasons = merge_stats(plan, early, fits, late, shards)
-    manifest = build_manifest(plan, shards.shards, tokenizer)
+    manifest = build_manifest(plan, shards.shards, tokenizer, shards.heldout)
     budget = budget_report(manifest["total_tokens"])
     write_json(out / "budget.json", budget)
     write_text(out / "budget.md", render_budget_markdown(budget))
@@ -49,9 +50,11 @@ def finalize(plan: RunPlan, early: Sequence[PartitionOutcome], fits: Sequence[Fi
         "quarantined": dict(sorted(reasons.items())),
         "total_documents": manifest["total_documents"],
         "total_tokens": manifest["total_tokens"],
+        "heldout_documents": manifest["heldout"]["total_documents"],
+        "heldout_tokens": manifest["heldout"]["total_tokens"],
         "tokenizer": tokenizer.summary(),
         "resumed_steps": [step_name(o) for o in steps if o.resumed],
-        "notes": list(plan.notes) + run_notes(plan, tokenizer, stats),
+        "notes": list(plan.notes) + run_notes(plan, tokenizer, stats, manifest),
         "seconds": round(time.time() - started, 3),
     }
     write_json(out / "summary.json", summary)
@@ -96,7 +99,7 @@ def merge_stats(plan: RunPlan, early: Sequence[PartitionOutcome], fits: Sequence
     counted = plan.config.output.removed_text != "none"
     for total in stats[1:]:
         total.tokens_dropped = shards.tokens_dropped.get(total.stage, 0) if counted else None
-    stats[-1].tokens_out = sum(s.tokens for s in shards.shards)
+    stats[-1].tokens_out = sum(s.tokens for s in (*shards.shards, *shards.heldout))
     return stats, reasons
 
 
@@ -104,7 +107,7 @@ def output_files(plan: RunPlan, early: Sequence[PartitionOutcome], late: Sequenc
                  manifest: dict[str, Any]) -> list[str]:
     """Every output file of the run, relative to its folder (what publishing uploads)."""
     out = plan.output
-    listed = [s["path"] for s in manifest["shards"]]
+    listed = [s["path"] for s in (*manifest["shards"], *manifest["heldout"]["shards"])]
     for outcome in (*early, *late):
         listed += [Path(f.path).relative_to(out).as_posix() for f in (*outcome.removed, *outcome.quarantine)]
     for sub in ("tokenizer", "report"):
@@ -118,9 +121,15 @@ def _listed(words: list[str]) -> str:
     return " and ".join([", ".join(words[:-1]), words[-1]] if len(words) > 1 else words)
 
 
-def run_notes(plan: RunPlan, tokenizer: TokenizerOutcome, stats: list[StageStats]) -> list[str]:
+def run_notes(plan: RunPlan, tokenizer: TokenizerOutcome, stats: list[StageStats],
+              manifest: dict[str, Any]) -> list[str]:
     """What a user should know about this run that no error stopped: one line each."""
     notes = []
+    fraction = plan.config.shards.heldout_fraction
+    if fraction and not manifest["heldout"]["total_documents"]:
+        notes.append(f"no held-out split ({manifest['total_documents']:,} documents kept; at "
+                     f"shards.heldout_fraction={fraction:g} one takes about {math.ceil(1 / fraction):,}): training "
+                     "on this run reports no validation loss")
     names = {s.name for s in plan.config.stages}
     missing = [name for name in CORPUS_STAGES if name not in names]
     if missing:

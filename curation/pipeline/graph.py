@@ -78,7 +78,7 @@ def build_graph(plan: RunPlan) -> list[Step]:
         Step("train-tokenizer", "tokenizer", tokenizer_step, ("early", "late"),
              writes="tokenizer/ (trained on an id-hash sample of the final text, or given)"),
         Step("tokenize-and-shard", "shards", write_shards, ("early", "late", "tokenizer"),
-             writes="shards/ (exact token counts, input order)"),
+             writes="shards/ and heldout/ (exact token counts, input order; the held-out split by id hash)"),
         Step("budget-and-report", "result", finalize,
              ("early", "fits", "late", "tokenizer", "shards", "started", "keep_intermediate"),
              writes="summary.json, budget.*, report.*, manifest.json (last); publishes a URL output"),

@@ -16,23 +16,34 @@ from curation.pipeline.plan import RunPlan
 from curation.registry import resolve_stage
 
 # 2: pii_counts is a struct of per-entity int32 counts (was a map<string, int32>), a dataset card
-MANIFEST_VERSION = 2
+# 3: a held-out split (heldout/), listed under "heldout"; the totals are the training shards'
+MANIFEST_VERSION = 3
 VERSIONED_PACKAGES = ("curation", "pyarrow", "tokenizers", "fastokens", "numpy")
 
 
-def build_manifest(plan: RunPlan, shards: tuple[FileRecord, ...], tokenizer: TokenizerOutcome) -> dict[str, Any]:
+def build_manifest(plan: RunPlan, shards: tuple[FileRecord, ...], tokenizer: TokenizerOutcome,
+                   heldout: tuple[FileRecord, ...] = ()) -> dict[str, Any]:
+    """``shards`` and the totals are what training reads; ``heldout`` is the validation split."""
     from pathlib import Path
+
+    def listing(files: tuple[FileRecord, ...]) -> list[dict[str, Any]]:
+        return [{"path": Path(s.path).relative_to(plan.output).as_posix(), "rows": s.rows, "tokens": s.tokens,
+                 "text_bytes": s.text_bytes, "bytes": s.bytes, "sha256": s.sha256} for s in files]
 
     return {
         "format_version": MANIFEST_VERSION,
-        "shards": [
-            {"path": Path(s.path).relative_to(plan.output).as_posix(), "rows": s.rows, "tokens": s.tokens,
-             "text_bytes": s.text_bytes, "bytes": s.bytes, "sha256": s.sha256}
-            for s in shards
-        ],
+        "shards": listing(shards),
         "total_documents": sum(s.rows for s in shards),
         "total_tokens": sum(s.tokens for s in shards),
         "total_text_bytes": sum(s.text_bytes for s in shards),
+        "heldout": {
+            "fraction": plan.config.shards.heldout_fraction,
+            "rule": "documents whose id hashes below fraction (curation.tokenizer.is_heldout), after every stage",
+            "shards": listing(heldout),
+            "total_documents": sum(s.rows for s in heldout),
+            "total_tokens": sum(s.tokens for s in heldout),
+            "total_text_bytes": sum(s.text_bytes for s in heldout),
+        },
         "tokenizer": {"path": tokenizer.path, "sha256": tokenizer.sha256, "vocab_size": tokenizer.vocab_size,
                       "eos_token": tokenizer.eos_token}
         | {"special_token_policy": "literal special-token strings in text are encoded as ordinary text"},

@@ -115,10 +115,11 @@ class TokenizerOutcome(Outcome):
 
 @dataclass(frozen=True)
 class ShardsOutcome(Outcome):
-    """The shards, in input order, and the tokens each stage removed."""
+    """The shards and the held-out split's, in input order, and the tokens each stage removed."""
 
-    FILE_FIELDS: ClassVar[tuple[str, ...]] = ("shards", "files")
+    FILE_FIELDS: ClassVar[tuple[str, ...]] = ("shards", "heldout", "files")
 
     shards: tuple[FileRecord, ...] = ()
+    heldout: tuple[FileRecord, ...] = ()
     tokens_dropped: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0

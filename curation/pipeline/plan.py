@@ -35,6 +35,7 @@ INTERMEDIATE = ("markers", "staging", "curated", "work", "ids")
 # The files a run writes in each output folder: the only ones it ever deletes there.
 OUTPUT_FILES = {
     "shards": ("shard-*.parquet",),
+    "heldout": ("shard-*.parquet",),
     "removed": ("early-*.parquet", "late-*.parquet"),
     "quarantine": ("part-*.parquet",),
     "tokenizer": ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"),

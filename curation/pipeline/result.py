@@ -38,7 +38,8 @@ class RunResult:
             format_reasons("dropped (by stage/reason)", drops),
             "",
             f"documents: {self.manifest['total_documents']:,}   tokens: {self.manifest['total_tokens']:,}   "
-            f"shards: {len(self.manifest['shards'])}   wall: {s['seconds']:.1f} s",
+            f"shards: {len(self.manifest['shards'])}   held out: {s.get('heldout_documents', 0):,} documents, "
+            f"{s.get('heldout_tokens', 0):,} tokens   wall: {s['seconds']:.1f} s",
             f"tokenizer: {tok['source']}, vocab {tok['vocab_size']:,}, counter {tok['counter']}"
             + (f", {bpt:.3f} bytes/token on {tok['holdout_documents']:,} held-out docs" if bpt else ""),
             f"output: {self.published_to or self.output_dir}",

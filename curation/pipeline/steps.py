@@ -34,8 +34,8 @@ from curation.pipeline.tables import docs_table, iter_parquet, iter_texts, quara
 from curation.registry import build_stage
 from curation.stage import MapFn
 from curation.summary import StageStats, utf8_bytes
-from curation.tokenizer import (SampleSplit, TokenCounter, iter_holdout, load_tokenizer, save_tokenizer,
-                                train_tokenizer, vocab_shortfall_note, write_transformers_config)
+from curation.tokenizer import (SampleSplit, TokenCounter, is_heldout, iter_holdout, load_tokenizer,
+                                save_tokenizer, train_tokenizer, vocab_shortfall_note, write_transformers_config)
 
 HOLDOUT_LIMIT_BYTES = 20 << 20  # bytes-per-token is stable to 3 digits well before 20 MB
 
@@ -254,7 +254,9 @@ def tokenizer_step(plan: RunPlan, early: Sequence[PartitionOutcome], late: Seque
     held-out documents. The final text is pass 2's (``late``), or pass 1's without corpus-level stages."""
     final = late or early
     check_survivors(plan, early, final)
+    # The held-out split is never trained on, by the BPE either: its documents are in the tokenizer's.
     cfg = plan.config.tokenizer
+    cfg = cfg.model_copy(update={"holdout_fraction": max(cfg.holdout_fraction, plan.config.shards.heldout_fraction)})
     given = sha256_file(Path(cfg.path)) if cfg.path else None
     key = markers.key("tokenizer", [f.key for f in final], cfg, given)
     directory = plan.output / "tokenizer"
@@ -306,7 +308,9 @@ def tokenizer_step(plan: RunPlan, early: Sequence[PartitionOutcome], late: Seque
 
 def write_shards(plan: RunPlan, early: Sequence[PartitionOutcome], late: Sequence[PartitionOutcome],
                  tokenizer: TokenizerOutcome) -> ShardsOutcome:
-    """Count every final document's tokens and write the shards, in input order; count the tokens
+    """Count every final document's tokens and write the shards, in input order; documents whose
+    id hashes below ``shards.heldout_fraction`` go to ``heldout/`` instead (the validation split:
+    decided here, after dedup, so no near-duplicate of one is left to train on). Count the tokens
     each stage removed (on ``removed/`` texts, with the run's tokenizer)."""
     cfg = plan.config
     final = late or early
@@ -316,27 +320,40 @@ def write_shards(plan: RunPlan, early: Sequence[PartitionOutcome], late: Sequenc
     if (done := markers.resume(marker, key, ShardsOutcome)) is not None:
         return done
     t0 = time.perf_counter()
-    owned.remove_files(plan.output / "shards", OUTPUT_FILES["shards"])
     counter = TokenCounter(plan.output / "tokenizer" / "tokenizer.json", backend=cfg.tokenizer.counter)
     schema = plan.schemas["shard"]
-    writer = RollingParquetWriter(
-        plan.output / "shards", "shard", schema, target_bytes=cfg.shards.target_bytes,
-        target_tokens=cfg.shards.target_tokens, row_group_bytes=cfg.shards.row_group_bytes,
-        compression=cfg.shards.compression, compression_level=cfg.shards.compression_level,
-    )
+    # A corpus of fewer than 1/fraction documents (200 at 0.5%) gets no held-out split: it would hold
+    # out nothing or, by chance, a large part of a small corpus (all of a one-document one).
+    fraction = cfg.shards.heldout_fraction
+    if sum(o.rows for o in final) * fraction < 1:
+        fraction = 0.0
+    writers = {}
+    for split in ("shards", "heldout"):
+        owned.remove_files(plan.output / split, OUTPUT_FILES[split])
+        writers[split] = RollingParquetWriter(
+            plan.output / split, "shard", schema, target_bytes=cfg.shards.target_bytes,
+            target_tokens=cfg.shards.target_tokens, row_group_bytes=cfg.shards.row_group_bytes,
+            compression=cfg.shards.compression, compression_level=cfg.shards.compression_level,
+        )
     try:
         for batch in iter_parquet([f for o in final for f in o.staging], plan.schemas["staging"].names,
                                   cfg.input.batch_size):
             table = pa.Table.from_batches([batch])
             texts = table.column("text").to_pylist()
-            counts = counter.count(texts)
+            counts = np.asarray(counter.count(texts), np.int64)
             table = table.append_column("token_count", pa.array(counts, pa.int64())).select(schema.names)
             row_bytes = pc.binary_length(table.column("text")).to_numpy().astype(np.int64)
-            writer.write(table, int(row_bytes.sum()), int(counts.sum()), row_bytes, np.asarray(counts, np.int64))
+            heldout = np.fromiter((is_heldout(i, fraction) for i in table.column("id").to_pylist()), bool,
+                                  table.num_rows)
+            for split, rows in (("shards", ~heldout), ("heldout", heldout)):
+                if rows.any():
+                    writers[split].write(table.filter(pa.array(rows)), int(row_bytes[rows].sum()),
+                                         int(counts[rows].sum()), row_bytes[rows], counts[rows])
     except BaseException:
-        writer.abort()
+        for writer in writers.values():
+            writer.abort()
         raise
-    shards = writer.close()
+    shards, heldout_shards = writers["shards"].close(), writers["heldout"].close()
     dropped: Counter[str] = Counter()
     if cfg.output.removed_text != "none":
         for batch in iter_parquet([f for o in (*early, *late) for f in o.removed], ["stage", "text"],
@@ -344,8 +361,8 @@ def write_shards(plan: RunPlan, early: Sequence[PartitionOutcome], late: Sequenc
             counts = counter.count(batch.column("text").to_pylist())
             for stage, n in zip(batch.column("stage").to_pylist(), counts.tolist()):
                 dropped[stage] += n
-    outcome = ShardsOutcome(key, shards=_records(shards), tokens_dropped=dict(dropped),
-                            seconds=time.perf_counter() - t0)
+    outcome = ShardsOutcome(key, shards=_records(shards), heldout=_records(heldout_shards),
+                            tokens_dropped=dict(dropped), seconds=time.perf_counter() - t0)
     markers.save(marker, outcome)
     return outcome
 

@@ -64,7 +64,8 @@ class RunData:
     fingerprint: str  # ties a saved loader position to these exact shards and tokenizer
 
     @classmethod
-    def open(cls, root: str | Path) -> RunData:
+    def open(cls, root: str | Path, split: str = "train") -> RunData:
+        """The run's training shards, or (``split="heldout"``) its held-out split's."""
         root = Path(root)
         manifest_path = root / "manifest.json"
         if not manifest_path.is_file():
@@ -77,6 +78,11 @@ class RunData:
         if sha256_file(tokenizer_path) != tok["sha256"]:
             # Another tokenizer would give other ids than the ones the run counted.
             raise CurationError(f"{tokenizer_path} is not the tokenizer the run counted with (sha256 differs)")
+        if split == "heldout":  # the validation split, listed apart (manifest format 3)
+            manifest = {**manifest, **(manifest.get("heldout") or {"shards": [], "total_tokens": 0,
+                                                                   "total_documents": 0})}
+        elif split != "train":
+            raise ValueError(f"split must be 'train' or 'heldout', got {split!r}")
         eos = tok.get("eos_token")
         tokenizer = load_tokenizer(tokenizer_path)
         eos_id = tokenizer.token_to_id(eos) if eos else None

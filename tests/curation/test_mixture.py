@@ -58,6 +58,12 @@ def test_bloomberggpt_recipe_to_a_tenth_of_a_point(runs, tmp_path):
         mine = [t for s, t in zip(shards.column("mixture_source").to_pylist(),
                                   shards.column("token_count").to_pylist()) if s == source["name"]]
         assert (len(mine), sum(mine)) == (source["documents"], source["achieved_tokens"])
+    # The sources' held-out splits come along for validation, apart from the mixed shards.
+    held = pq.read_table(tmp_path / "mix" / "heldout", columns=["id", "mixture_source"])
+    assert held.num_rows == manifest["heldout"]["total_documents"] > 0
+    assert set(held.column("mixture_source").to_pylist()) == {"financial", "public"}
+    mixed_ids = set(pq.read_table(tmp_path / "mix" / "shards", columns=["id"]).column("id").to_pylist())
+    assert not set(held.column("id").to_pylist()) & mixed_ids
     # Interleaved: the first tenth of the mixture already holds both sources in about their shares.
     head = shards.slice(0, shards.num_rows // 10).column("mixture_source").to_pylist()
     assert 0.3 < head.count("financial") / len(head) < 0.7

@@ -22,7 +22,7 @@ from curation.io.readers import DocumentReader, resolve_inputs
 from curation.partition import partition_inputs
 from curation.pipeline import run
 
-from helpers import small_config
+from helpers import kept_documents, small_config
 
 TEXT = "A perfectly ordinary document with enough words in it to pass as text in these tests."
 
@@ -246,10 +246,11 @@ def test_a_run_over_the_whole_battery_accounts_for_every_record(tmp_path):
     result = run([str(folder)], tmp_path / "out", small_config(stages=[{"length": {"min_words": 1}}]), progress=False)
     out = tmp_path / "out"
     quarantine = pq.read_table(out / "quarantine").to_pylist()
-    kept = pq.read_table(out / "shards", columns=["source"]).column("source").to_pylist()
+    kept = kept_documents(out, ["source"]).column("source").to_pylist()
     removed = pq.read_table(out / "removed").column("source").to_pylist() if (out / "removed").exists() else []
     read_stage = result.summary["stages"][0]
-    # Every record is a document or a quarantine row; every document is in the shards or removed/.
+    # Every record is a document or a quarantine row; every document is in the shards (training or
+    # held out) or removed/.
     assert read_stage["docs_in"] == read_stage["docs_out"] + len(quarantine)
     assert read_stage["docs_out"] == len(kept) + len(removed)
     for filename, records in expected.items():

@@ -54,6 +54,24 @@ def test_duckdb_and_manifest_agree(sample_run):
     assert schema.names[:4] == ["id", "text", "source", "token_count"]
 
 
+def test_the_heldout_split_is_its_own_shards(sample_run):
+    from curation.tokenizer import is_heldout
+
+    out, manifest = sample_run.output_dir, sample_run.manifest
+    train = pq.read_table(out / "shards", columns=["id", "token_count"])
+    heldout = pq.read_table(out / "heldout", columns=["id", "token_count"])
+    fraction = manifest["heldout"]["fraction"]
+    assert fraction == 0.005 and 0 < heldout.num_rows < train.num_rows / 50
+    assert all(is_heldout(i, fraction) for i in heldout.column("id").to_pylist())
+    assert not any(is_heldout(i, fraction) for i in train.column("id").to_pylist())
+    listed = manifest["heldout"]
+    assert (listed["total_documents"], listed["total_tokens"]) == (heldout.num_rows,
+                                                                    sum(heldout.column("token_count").to_pylist()))
+    assert [s["path"] for s in listed["shards"]] == ["heldout/shard-00000.parquet"]
+    # The tokenizer never trained on them: its own held-out set (1%) holds them.
+    assert sample_run.summary["tokenizer"]["holdout_documents"] >= heldout.num_rows
+
+
 def test_quarantine_and_removed_are_accounted(sample_run):
     out = sample_run.output_dir
     summary = json.loads((out / "summary.json").read_text())
@@ -66,8 +84,8 @@ def test_quarantine_and_removed_are_accounted(sample_run):
     assert read["docs_in"] == read["docs_out"] + len(quarantine)
     assert length["docs_in"] == read["docs_out"]
     assert length["docs_in"] - length["docs_out"] == removed.num_rows == sum(length["reasons"].values())
-    assert length["docs_out"] == summary["total_documents"]
-    assert length["tokens_dropped"] > 0 and length["tokens_out"] == summary["total_tokens"]
+    assert length["docs_out"] == summary["total_documents"] + summary["heldout_documents"]
+    assert length["tokens_dropped"] > 0 and length["tokens_out"] == summary["total_tokens"] + summary["heldout_tokens"]
 
 
 def test_two_runs_are_byte_identical(sample_run, tmp_path):

@@ -22,7 +22,7 @@ from curation.quality.heuristics import Heuristics
 from curation.quality.language import LanguageFilter
 from curation.quality.stats import TextView
 
-from helpers import SAMPLE, small_config
+from helpers import SAMPLE, kept_documents, small_config
 
 WORDS = "river stone light water green house paper music window garden table market".split()  # 5.5 chars avg
 
@@ -304,7 +304,7 @@ def test_keep_top_fraction_over_the_whole_corpus(trained, tmp_path):
     config = small_config(stages=[{"name": "quality_classifier", "params": {"model": str(out / "fasttext.bin")}},
                                   {"name": "quality_threshold", "params": {"keep_top_fraction": 0.25}}])
     result = run([str(SAMPLE)], tmp_path / "run", config, progress=False)
-    kept = pq.read_table(tmp_path / "run" / "shards", columns=["quality_score"]).column("quality_score").to_numpy()
+    kept = kept_documents(tmp_path / "run", ["quality_score"]).column("quality_score").to_numpy()
     removed = pq.read_table(tmp_path / "run" / "removed", columns=["reason", "quality_score"])
     total = len(kept) + removed.num_rows
     assert total == 3495 and abs(len(kept) - 0.25 * total) <= 0.01 * total
