@@ -49,8 +49,10 @@ def planted(tmp_path_factory):
     embedded in real documents verbatim, shouted without punctuation, or with a word changed."""
     rng = random.Random(0)
     by_benchmark: dict[str, list] = {}
-    for item in bundled_items():
-        if len(words(item.text)) >= 30:
+    items = list(bundled_items())
+    lengths = tokenize([item.text for item in items])[0].lengths  # one batch: 40,000 items at once
+    for item, length in zip(items, lengths.tolist()):
+        if length >= 30:
             by_benchmark.setdefault(item.benchmark, []).append(item)
     chosen = []
     for name in ("hellaswag", "mmlu", "gsm8k", "lambada", "boolq", "sciq", "piqa", "arc_challenge"):
