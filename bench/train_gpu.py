@@ -1,7 +1,8 @@
 """GPU training benchmark: a ~110M-parameter GPT for a few minutes in bf16 on one GPU.
 
 Records tokens/s, MFU (6N FLOPs per token against the GPU's dense BF16 peak from
-curation/budget.py) next to the planner's assumed MFU, and peak memory, in
+curation/budget.py) next to the planner's assumed MFU, validation bits per byte on the run's
+held-out split (with its unigram baseline), and peak memory, in
 bench/results/train_gpu.json. Issue 8's goal: MFU >= 40% on an H100 in bf16.
 
     .venv/bin/curate run --input bench/data/corpus.jsonl --output /tmp/bench_run --preset minimal
@@ -33,7 +34,8 @@ GPU_CONFIG = dict(layers=12, d_model=768, heads=12, seq_len=1024, batch_size=32,
                   log_every=50, checkpoint_every=0)
 # The same path on a CPU in seconds: fp32, no compile, no workers.
 TINY_CONFIG = dict(layers=2, d_model=64, heads=2, seq_len=64, batch_size=4, lr=3e-3, warmup_steps=2, max_steps=6,
-                   num_workers=0, device="cpu", precision="fp32", log_every=2, checkpoint_every=0)
+                   num_workers=0, device="cpu", precision="fp32", log_every=2, checkpoint_every=0,
+                   sample_max_new_tokens=20)
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -60,6 +62,10 @@ def main(argv: list[str] | None = None) -> dict:
         "planner_mfu": summary["planner_mfu"],
         "goal_mfu": 0.40,
         "peak_memory_gb": summary["peak_memory_gb"],
+        # Validation on the run's held-out split, beside MFU: speed that does not learn is no speed.
+        "val_bpb": summary["val_bpb"],
+        "unigram_bpb": summary["unigram_bpb"],
+        "val_loss": summary["val_loss"],
         "params": summary["params"],
         "device_name": summary["device_name"],
         "summary": summary,
@@ -71,8 +77,11 @@ def main(argv: list[str] | None = None) -> dict:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(result, indent=2, sort_keys=True) + "\n")
     mfu = f"{summary['mfu']:.1%}" if summary["mfu"] is not None else "n/a (no GPU peak)"
+    bpb = f"{summary['val_bpb']:.4f}" if summary["val_bpb"] is not None else "n/a (no held-out split)"
     print(f"{summary['device_name']}: {summary['tokens_per_s'] or 0:,.0f} tokens/s, MFU {mfu} "
-          f"(planner assumes {summary['planner_mfu']:.0%}), peak memory {summary['peak_memory_gb']:.1f} GB -> {path}")
+          f"(planner assumes {summary['planner_mfu']:.0%}), validation {bpb} bits/byte "
+          f"(unigram {summary['unigram_bpb'] or float('nan'):.4f}), peak memory {summary['peak_memory_gb']:.1f} GB "
+          f"-> {path}")
     return result
 
 

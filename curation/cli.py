@@ -14,7 +14,8 @@ from typing import Any
 
 from curation.errors import CurationError
 from curation.budget_cli import add_plan_parser, one_line_errors, run_plan
-from curation.training.cli import add_train_parser, run_train
+from curation.training.cli import (add_model_parsers, add_train_parser, run_evaluate, run_export_model, run_sample,
+                                   run_train)
 
 EXAMPLES = """\
 examples:
@@ -91,6 +92,7 @@ def _parser() -> argparse.ArgumentParser:
     one_line_errors(mix)
     add_plan_parser(sub)
     add_train_parser(sub)
+    add_model_parsers(sub)
     return one_line_errors(parser)
 
 
@@ -192,7 +194,8 @@ def main(argv: list[str] | None = None, flow_runner: FlowRunner | None = None,
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
         handlers = {"run": functools.partial(_run, flow_runner=flow_runner, default_model=default_model),
-                    "plan": run_plan, "train": run_train, "stages": _stages, "mix": _mix}
+                    "plan": run_plan, "train": run_train, "stages": _stages, "mix": _mix, "evaluate": run_evaluate,
+                    "sample": run_sample, "export-model": run_export_model}
         handlers |= {c.name: c.run for c in commands}
         return handlers[args.command](args)
     except CurationError as exc:

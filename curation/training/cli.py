@@ -6,6 +6,7 @@ Importing this module does not import PyTorch, so ``curate`` starts as fast as b
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import signal
@@ -33,7 +34,8 @@ The output folder gets checkpoint.pt (resumed when present), metrics.jsonl and t
 # Flag -> TrainConfig field, for the flags given on the command line.
 _FIELDS = ("layers", "d_model", "heads", "seq_len", "dropout", "batch_size", "grad_accum", "lr", "min_lr_ratio",
            "warmup_steps", "max_steps", "weight_decay", "grad_clip", "seed", "num_workers", "device", "precision",
-           "log_every", "checkpoint_every", "max_seconds", "gpu", "peak_flops")
+           "log_every", "checkpoint_every", "max_seconds", "gpu", "peak_flops", "eval_every", "eval_tokens", "samples",
+           "sample_prompts", "sample_max_new_tokens")
 
 
 def add_training_arguments(parser: argparse.ArgumentParser, defaults: dict[str, Any] | None = None
@@ -82,6 +84,17 @@ def add_training_arguments(parser: argparse.ArgumentParser, defaults: dict[str, 
                          help="start afresh even if the output folder has a checkpoint")
     runtime.add_argument("--gpu", metavar="KEY", help="GPU of curation/budget.py's table for MFU (default: detected)")
     runtime.add_argument("--peak-flops", type=float, metavar="F", help="peak FLOP/s per device for MFU")
+    evaluation = parser.add_argument_group("validation (on the run's heldout/) and samples")
+    evaluation.add_argument("--eval-every", type=int, metavar="N",
+                            help=f"steps between validations; 0: at the end only (default {shown['eval_every']})")
+    evaluation.add_argument("--eval-tokens", type=int, metavar="N",
+                            help=f"held-out tokens per validation; 0: none (default {shown['eval_tokens']:,})")
+    evaluation.add_argument("--samples", type=int, metavar="N",
+                            help=f"texts sampled at the end from a document start (default {shown['samples']})")
+    evaluation.add_argument("--sample-prompt", dest="sample_prompts", action="append", metavar="TEXT",
+                            help="a prompt continued at the end (repeatable)")
+    evaluation.add_argument("--sample-max-new-tokens", type=int, metavar="N",
+                            help=f"tokens per sample (default {shown['sample_max_new_tokens']}; 0: no samples)")
     return parser
 
 
@@ -172,3 +185,90 @@ def main(argv: list[str] | None = None) -> int:
     except CurationError as exc:
         print(f"curate train: error: {exc}", file=sys.stderr)
         return 2
+
+
+def add_model_parsers(subparsers: Any) -> None:
+    """``curate evaluate``, ``curate sample`` and ``curate export-model`` on a trained model's folder."""
+    evaluate = subparsers.add_parser(
+        "evaluate", help="validation loss, perplexity and bits per byte of a trained model on a run's held-out split",
+        description="Evaluate a curate train output folder on the held-out split (heldout/) of a curate run: the "
+                    "one it trained on by default, or another (bits per byte compare across tokenizers).")
+    evaluate.add_argument("model", metavar="MODEL_DIR", help="curate train's --output folder")
+    evaluate.add_argument("--run", metavar="RUN_DIR", help="whose held-out split (default: the one trained on)")
+    evaluate.add_argument("--max-tokens", type=int, default=1 << 20, metavar="N",
+                          help="held-out tokens to read, whole documents (default 1,048,576)")
+    evaluate.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    one_line_errors(evaluate)
+    sample = subparsers.add_parser(
+        "sample", help="continue prompts with a trained model",
+        description="Sample from a curate train output folder with Hugging Face generate's order of settings "
+                    "(temperature, then top-k, then top-p); temperature 0 is greedy; the same seed gives the same "
+                    "text. Without --prompt, samples start a document.")
+    sample.add_argument("model", metavar="MODEL_DIR", help="curate train's --output folder")
+    sample.add_argument("--prompt", "-p", action="append", default=[], metavar="TEXT", help="a prompt (repeatable)")
+    sample.add_argument("--num-samples", "-n", type=int, default=1, metavar="N", help="samples per prompt (default 1)")
+    sample.add_argument("--max-new-tokens", type=int, default=200, metavar="N", help="default 200")
+    sample.add_argument("--temperature", type=float, default=0.8, metavar="T", help="default 0.8; 0: greedy")
+    sample.add_argument("--top-k", type=int, default=25, metavar="K", help="default 25; 0: off")
+    sample.add_argument("--top-p", type=float, default=1.0, metavar="P", help="default 1.0 (off)")
+    sample.add_argument("--seed", type=int, default=0, help="sample i uses seed + i (default 0)")
+    sample.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    one_line_errors(sample)
+    export = subparsers.add_parser(
+        "export-model", help="a trained model as a transformers GPT-2 checkpoint",
+        description="Write a curate train output folder as config.json + model.safetensors (GPT2LMHeadModel) with "
+                    "the run's tokenizer: AutoModelForCausalLM.from_pretrained(DIR) and pipeline('text-generation', "
+                    "model=DIR) load it.")
+    export.add_argument("model", metavar="MODEL_DIR", help="curate train's --output folder")
+    export.add_argument("--output", "-o", required=True, metavar="DIR", help="the checkpoint's folder")
+    one_line_errors(export)
+
+
+def run_evaluate(args: argparse.Namespace) -> int:
+    from curation.training.data import RunData
+    from curation.training.evaluate import HeldOut, evaluate, figures
+    from curation.training.sample import Trained
+
+    trained = Trained.load(args.model, args.device)
+    run_dir = args.run
+    if run_dir is None:
+        summary = Path(args.model) / "train_summary.json"
+        run_dir = json.loads(summary.read_text()).get("run") if summary.is_file() else None
+        if run_dir is None:
+            raise CurationError(f"{args.model} does not say which run it trained on: give --run RUN_DIR")
+    held = RunData.open(run_dir, split="heldout")
+    if not held.total_documents:
+        raise CurationError(f"{run_dir} has no held-out documents (shards.heldout_fraction in its config)")
+    if trained.eos_id is None:
+        raise CurationError(f"{args.model}'s tokenizer has no end-of-text token to separate documents")
+    # The text as the model reads it: its own tokenizer's ids, whichever run the text comes from.
+    heldout = HeldOut.read(held, args.max_tokens, tokenizer=(trained.tokenizer_path, trained.eos_id))
+    result = figures(*evaluate(trained.model, heldout, trained.vocab_size), heldout)
+    result |= {"documents": heldout.documents, "text_bytes": heldout.text_bytes, "unigram_bpb": heldout.unigram_bpb()}
+    print(json.dumps(result, indent=2))
+    return 0
+
+
+def run_sample(args: argparse.Namespace) -> int:
+    from curation.training.sample import SamplingConfig, Trained
+
+    trained = Trained.load(args.model, args.device)
+    try:
+        settings = [SamplingConfig(max_new_tokens=args.max_new_tokens, temperature=args.temperature,
+                                   top_k=args.top_k, top_p=args.top_p, seed=args.seed + i)
+                    for i in range(args.num_samples)]
+    except ValueError as exc:
+        raise CurationError(str(exc)) from None
+    for prompt in args.prompt or [""]:
+        for config in settings:
+            text, _ = trained.complete(prompt, config)
+            print(f"--- seed {config.seed}" + (f", prompt {prompt!r}" if prompt else ""))
+            print(prompt + text)
+    return 0
+
+
+def run_export_model(args: argparse.Namespace) -> int:
+    from curation.training.hf import export_transformers
+
+    print(f"wrote {export_transformers(args.model, args.output)}")
+    return 0

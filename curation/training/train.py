@@ -42,11 +42,11 @@ from curation import budget
 from curation.errors import CurationError
 from curation.io.files import write_atomic, write_text
 from curation.training import require_torch
+from curation.training.checkpoint import CHECKPOINT, load_checkpoint, save_checkpoint
 from curation.training.data import RunData
 
 log = logging.getLogger(__name__)
 
-CHECKPOINT = "checkpoint.pt"
 METRICS = "metrics.jsonl"
 SUMMARY = "train_summary.json"
 CHECKPOINT_FORMAT = 1
@@ -103,6 +103,15 @@ class TrainConfig(BaseModel):
     resume: bool = Field(True, description="Resume from out_dir/checkpoint.pt when there is one.")
     gpu: str | None = Field(None, description="curation.budget.GPUS key for the MFU peak (default: detected).")
     peak_flops: float | None = Field(None, gt=0, description="Peak FLOP/s per device, overriding the table.")
+
+    # Evaluation on the run's held-out split, and samples at the end (curation.training.evaluate, .sample).
+    eval_every: int = Field(250, ge=0, description="Steps between validations (0: only at the end); nanoGPT "
+                                                   "evaluates every 250 steps in its small configs.")
+    eval_tokens: int = Field(1 << 20, ge=0, description="Held-out tokens per validation, whole documents "
+                                                        "(0: no validation); ~nanoGPT's 200 x 12 x 1024 / 2.")
+    samples: int = Field(2, ge=0, description="Texts sampled from the start of a document at the end of training.")
+    sample_prompts: list[str] = Field(default_factory=list, description="Prompts continued at the end as well.")
+    sample_max_new_tokens: int = Field(200, ge=0, description="curation.training.sample's default.")
 
     @model_validator(mode="after")
     def _check(self) -> TrainConfig:
@@ -244,16 +253,6 @@ def _setup_distributed(torch, device_type: str) -> Distributed:
     return dist
 
 
-def save_checkpoint(torch, path: Path, payload: dict[str, Any]) -> None:
-    """Written under a temporary name, flushed to disk, renamed: a crash leaves the previous checkpoint whole."""
-    write_atomic(path, lambda fh: torch.save(payload, fh))
-
-
-def load_checkpoint(torch, path: Path, device) -> dict[str, Any]:
-    # weights_only: tensors and plain containers only; loading never runs code from the file.
-    return torch.load(path, map_location=device, weights_only=True)
-
-
 def _rng_state(torch, device) -> dict[str, Any]:
     state = {"python": random.getstate(), "torch": torch.get_rng_state()}
     if device.type == "cuda":
@@ -290,6 +289,74 @@ def _finished_summary(out: Path, step: int) -> dict[str, Any] | None:
         return None
     summary = json.loads(path.read_text())
     return summary if summary.get("steps") == step else None
+
+
+def _heldout(run_dir: str | Path, config: TrainConfig, main: bool) -> Any:
+    """The held-out tokens validation reads, or None (validation off, or no held-out documents)."""
+    from curation.training.evaluate import HeldOut
+
+    if not config.eval_tokens:
+        return None
+    held = RunData.open(run_dir, split="heldout")
+    if not held.total_documents:
+        if main:
+            log.warning("%s has no held-out documents (shards.heldout_fraction in its config): no validation",
+                        run_dir)
+        return None
+    return HeldOut.read(held, config.eval_tokens)
+
+
+def _copy_tokenizer(run: RunData, directory: Path) -> None:
+    for name in ("tokenizer.json", "tokenizer_config.json"):
+        source = run.tokenizer_path.parent / name
+        if source.is_file():
+            data = source.read_bytes()
+            directory.mkdir(parents=True, exist_ok=True)
+            write_atomic(directory / name, lambda fh: fh.write(data))
+
+
+def end_samples(model: Any, run: RunData, config: TrainConfig) -> list[dict[str, Any]]:
+    """``config.samples`` texts from the start of a document and one per prompt, with distinct-2."""
+    from curation.training.data import Encoder
+    from curation.training.sample import SamplingConfig, distinct_n, generate
+    from curation.tokenizer import load_tokenizer
+
+    if not config.sample_max_new_tokens:
+        return []
+    tokenizer, encoder = load_tokenizer(run.tokenizer_path), Encoder(run)
+    prompts = [""] * config.samples + list(config.sample_prompts)
+    out = []
+    for k, prompt in enumerate(prompts):
+        ids = [run.eos_id] + encoder.ids([prompt])[0].tolist()  # a prompt starts a document
+        sampling = SamplingConfig(max_new_tokens=config.sample_max_new_tokens, seed=config.seed + k)
+        new = generate(model, ids, sampling, run.vocab_size, run.eos_id)
+        out.append({"prompt": prompt, "seed": sampling.seed, "text": tokenizer.decode(new), "tokens": len(new),
+                    "distinct_2": round(distinct_n(new, 2), 4)})
+    return out
+
+
+def write_loss_curve(out: Path) -> str | None:
+    """``loss.png``: training loss and validation loss by step, from ``metrics.jsonl``."""
+    from curation.report import png
+
+    records = [json.loads(line) for line in (out / METRICS).read_text().splitlines()] if (out / METRICS).is_file() \
+        else []
+    train_points = [(r["step"], r["loss"]) for r in records if r.get("loss") is not None]
+    val_points = [(r["step"], r["val_loss"]) for r in records if r.get("val_loss") is not None]
+    if not train_points and not val_points:
+        return None
+
+    def draw(ax: Any) -> None:
+        if train_points:
+            ax.plot(*zip(*train_points), label="training loss", color="#4878a8")
+        if val_points:
+            ax.plot(*zip(*val_points), "o-", label="validation loss (held out)", color="#d08030")
+        ax.set_xlabel("step")
+        ax.set_ylabel("nats per token")
+        ax.legend()
+
+    (out / "loss.png").write_bytes(png(draw))
+    return "loss.png"
 
 
 def train(run_dir: str | Path, out_dir: str | Path, config: TrainConfig | None = None,
@@ -338,6 +405,9 @@ def train(run_dir: str | Path, out_dir: str | Path, config: TrainConfig | None =
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
     dataset = PackedDataset(run, config.seq_len, rank=dist.rank, world_size=dist.world_size, seed=config.seed,
                             shuffle=config.shuffle, shuffle_window=config.shuffle_window)
+    heldout = _heldout(run_dir, config, dist.is_main)
+    if dist.is_main:  # the trained model's folder is whole without the run: its tokenizer goes with it
+        _copy_tokenizer(run, out / "tokenizer")
 
     step, tokens_seen = 0, 0
     schedule_changed: dict[str, list[Any]] = {}
@@ -421,6 +491,19 @@ def train(run_dir: str | Path, out_dir: str | Path, config: TrainConfig | None =
             torch.distributed.barrier()
 
     autocast = (lambda: torch.autocast(device.type, dtype=torch.bfloat16)) if bf16 else contextlib.nullcontext
+
+    def validate() -> dict[str, Any]:
+        from curation.training.evaluate import evaluate, figures
+
+        nats, count = evaluate(raw_model, heldout, run.vocab_size, config.batch_size, dist.rank, dist.world_size,
+                               autocast)
+        if dist.enabled:
+            sums = torch.tensor([nats, float(count)], dtype=torch.float64, device=device)
+            torch.distributed.all_reduce(sums)
+            nats, count = float(sums[0]), int(sums[1])
+        return figures(nats, count, heldout)
+
+    last_val: dict[str, Any] = {}
     batches = iter(loader)
     model.train()
     start_step, started = step, time.perf_counter()
@@ -462,12 +545,21 @@ def train(run_dir: str | Path, out_dir: str | Path, config: TrainConfig | None =
                               mfu=budget.TRAINING_FLOPS_PER_PARAM_TOKEN * flops_params * rate / dist.world_size / peak
                               if peak else None)
                 if metrics is not None:
-                    metrics.write(json.dumps(record) + "\n")
-                    metrics.flush()
                     log.info("step %d  loss %.4f  lr %.2e  %.0f tokens/s%s", step, last_loss, record["lr"], rate,
                              f"  MFU {record['mfu']:.1%}" if peak else "")
                 loss_sum.zero_()
                 interval_start, interval_steps = now, 0
+            if heldout is not None and ((config.eval_every and step % config.eval_every == 0)
+                                        or step == config.max_steps):
+                eval_start = time.perf_counter()
+                last_val = {"step": step, **validate()}
+                record.update({k: v for k, v in last_val.items() if k != "step"})
+                interval_start += time.perf_counter() - eval_start  # validation is not training throughput
+                if metrics is not None:
+                    log.info("step %d  val loss %.4f  val bpb %.4f", step, last_val["val_loss"], last_val["val_bpb"])
+            if metrics is not None and len(record) > 1:
+                metrics.write(json.dumps(record) + "\n")
+                metrics.flush()
             if on_step is not None:
                 on_step(record)
             # The clock is read on logged steps only: they wait for the device anyway, other steps
@@ -490,6 +582,11 @@ def train(run_dir: str | Path, out_dir: str | Path, config: TrainConfig | None =
     elapsed = time.perf_counter() - started
     if step > start_step and not (config.checkpoint_every and step % config.checkpoint_every == 0) and not stopped:
         checkpoint()
+    if heldout is not None and last_val.get("step") != step:  # stopped early, or a finished run's summary was lost
+        last_val = {"step": step, **validate()}
+        if dist.is_main:
+            with open(metrics_path, "a") as metrics:
+                metrics.write(json.dumps(last_val) + "\n")
     if stopped and dist.is_main:
         log.warning("stopped (%s) at step %d of %d with a checkpoint in %s; the same command resumes it",
                     stopped, step, config.max_steps, out)
@@ -512,8 +609,14 @@ def train(run_dir: str | Path, out_dir: str | Path, config: TrainConfig | None =
         "stopped": stopped, "resumed_at_step": start_step if start_step else None,
         "schedule_changed": schedule_changed or None,
         "config": config.model_dump(),
+        "run": str(Path(run_dir).resolve()),  # what curate evaluate reads by default
+        "heldout_documents": heldout.documents if heldout else 0,
+        "unigram_bpb": heldout.unigram_bpb() if heldout else None,
+        **{k: last_val.get(k) for k in ("val_loss", "val_ppl", "val_bpb", "val_tokens")},
     }
     if dist.is_main:
+        summary["samples"] = end_samples(raw_model, run, config)
+        summary["loss_curve"] = write_loss_curve(out)
         write_text(out / SUMMARY, json.dumps(summary, indent=2, sort_keys=True) + "\n")
         if mfu:
             log.info("measured MFU %.1f%% vs the planner's assumed %.0f%%: at this MFU training takes %.2fx the "

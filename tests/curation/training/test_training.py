@@ -322,7 +322,8 @@ def test_schedule_and_optimizer_groups():
 
 
 def losses(out: Path) -> dict[int, float]:
-    return {r["step"]: r["loss"] for r in map(json.loads, (out / "metrics.jsonl").read_text().splitlines())}
+    records = map(json.loads, (out / "metrics.jsonl").read_text().splitlines())
+    return {r["step"]: r["loss"] for r in records if "loss" in r}  # validation-only lines have none
 
 
 def test_training_loss_falls_and_a_killed_run_resumes_exactly(run_dir, tmp_path):
@@ -458,6 +459,7 @@ def test_bench_train_gpu_code_path_on_cpu(run_dir, tmp_path):
     saved = json.loads(results.read_text())
     assert saved["tokens_per_s"] > 0 and saved["peak_memory_gb"] > 0 and saved["mfu"] is None
     assert saved["summary"]["steps"] == 6 and result["goal_mfu"] == 0.40
+    assert saved["val_bpb"] > 0 and saved["unigram_bpb"] > 0  # validation beside MFU
 
 
 def test_export_run_rejects_unknown_format(run_dir, tmp_path):
