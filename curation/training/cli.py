@@ -207,10 +207,15 @@ def add_model_parsers(subparsers: Any) -> None:
     sample.add_argument("model", metavar="MODEL_DIR", help="curate train's --output folder")
     sample.add_argument("--prompt", "-p", action="append", default=[], metavar="TEXT", help="a prompt (repeatable)")
     sample.add_argument("--num-samples", "-n", type=int, default=1, metavar="N", help="samples per prompt (default 1)")
-    sample.add_argument("--max-new-tokens", type=int, default=200, metavar="N", help="default 200")
-    sample.add_argument("--temperature", type=float, default=0.8, metavar="T", help="default 0.8; 0: greedy")
-    sample.add_argument("--top-k", type=int, default=25, metavar="K", help="default 25; 0: off")
-    sample.add_argument("--top-p", type=float, default=1.0, metavar="P", help="default 1.0 (off)")
+    from curation.training.sample import SamplingConfig  # no PyTorch import: the defaults only
+
+    d = SamplingConfig()
+    sample.add_argument("--max-new-tokens", type=int, default=d.max_new_tokens, metavar="N",
+                        help=f"default {d.max_new_tokens}")
+    sample.add_argument("--temperature", type=float, default=d.temperature, metavar="T",
+                        help=f"default {d.temperature:g}; 0: greedy")
+    sample.add_argument("--top-k", type=int, default=d.top_k, metavar="K", help=f"default {d.top_k}; 0: off")
+    sample.add_argument("--top-p", type=float, default=d.top_p, metavar="P", help=f"default {d.top_p:g} (off)")
     sample.add_argument("--seed", type=int, default=0, help="sample i uses seed + i (default 0)")
     sample.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     one_line_errors(sample)
