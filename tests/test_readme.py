@@ -196,6 +196,9 @@ def test_make_run_output_opens_in_every_reader(ran, tmp_path, monkeypatch):
     expected = (manifest["total_documents"], manifest["total_tokens"])
     ds = load_dataset(str(out), split="train", cache_dir=str(tmp_path / "hf"))  # the card's config: shards only
     assert (ds.num_rows, sum(ds["token_count"])) == expected
+    held = load_dataset(str(out), split="validation", cache_dir=str(tmp_path / "hf"))  # heldout/
+    assert (held.num_rows, sum(held["token_count"])) == (manifest["heldout"]["total_documents"],
+                                                         manifest["heldout"]["total_tokens"]) and held.num_rows > 0
     stream = load_dataset(str(out), split="train", streaming=True)
     rows = tokens = 0
     for row in stream:
