@@ -225,6 +225,7 @@ def test_using_the_output_section_runs(ran, tmp_path, monkeypatch):
     exec(compile(block, "README.md (Using the output)", "exec"), scope)  # noqa: S102 - our own README
     manifest = json.loads((ran / "out" / "manifest.json").read_text())
     assert scope["ds"].num_rows == manifest["total_documents"]
+    assert scope["held"].num_rows == manifest["heldout"]["total_documents"]
     assert scope["tokens"] == manifest["total_tokens"]
     assert scope["tok"].eos_token == "<|endoftext|>" and len(scope["train"]) > 0
 
