@@ -27,8 +27,10 @@ examples:
   curate train out/ --output runs/budget --from-budget --max-steps 2000
   torchrun --nproc_per_node 8 -m curation.training out/ --output runs/gpt125m --max-steps 20000 --compile
 
-The output folder gets checkpoint.pt (resumed when present), metrics.jsonl and train_summary.json
-(tokens/s, MFU against the GPU's peak from curation/budget.py and the planner's assumed MFU).
+The output folder gets checkpoint.pt (resumed when present), metrics.jsonl (training and validation
+loss), loss.png, train_summary.json (tokens/s, MFU against the GPU's peak from curation/budget.py and
+the planner's assumed MFU, validation loss, perplexity and bits per byte on the run's heldout/,
+samples) and tokenizer/; then: curate evaluate DIR, curate sample DIR, curate export-model DIR -o hf/.
 """
 
 # Flag -> TrainConfig field, for the flags given on the command line.
