@@ -10,14 +10,15 @@ splits it into phases (filter, dedup, late = PII, tokenizer, shards, finalize, p
 each phase, ``--per-phase`` runs are started and killed with SIGKILL of their whole process group
 (flow, workers, temporary server) at a random moment inside that phase: once the step before it has
 finished, after a random share of the phase's reference duration. After every kill the same command
-runs to completion, and its shards and manifest must be byte-identical to the reference run's.
+runs to completion, and its shards (training and held out) and manifest must be byte-identical to
+the reference run's.
 
 Printed, and written to bench/results/faults.json:
 - kills survived / kills: reruns that finished with exit 0 and byte-identical shards and manifest;
-- records accounted for / records in: every non-blank input line is exactly one shard row, removed
-  row or quarantine row of the final output;
-- injected PII strings found in any output file outside shards/ (of the types the PII stage
-  redacts; names need an NER model), and leftovers: temporary files, a local work copy, a lock.
+- records accounted for / records in: every non-blank input line is exactly one shard row (shards/
+  or the held-out split, heldout/), removed row or quarantine row of the final output;
+- injected PII strings found in any output file outside the dataset, shards/ and heldout/ (of the
+  types the PII stage redacts; names need an NER model), and leftovers: temporary files, a local work copy, a lock.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 SAMPLE = ROOT / "sample_data" / "corpus.jsonl.gz"
 MESSY = ROOT / "sample_data" / "messy.jsonl"
+DATASET = ("shards", "heldout")  # the dataset: every kept document is in one of them, text redacted
 RESULTS = ROOT / "bench" / "results"
 # Phases by the marker (or file) whose appearance ends them, in run order.
 # Publishing starts by claiming the URL (its owner file) and ends with the manifest there.
@@ -105,7 +107,8 @@ def reference_run(base: Path) -> tuple[Path, dict[str, float]]:
 
 
 def fingerprint(published: Path) -> dict[str, str]:
-    files = [published / "manifest.json"] + sorted((published / "shards").glob("*.parquet"))
+    files = [published / "manifest.json"] + [f for split in DATASET
+                                              for f in sorted((published / split).glob("*.parquet"))]
     return {f.relative_to(published).as_posix(): hashlib.sha256(f.read_bytes()).hexdigest() for f in files}
 
 
@@ -116,8 +119,9 @@ def records_in() -> int:
 
 
 def accounted(published: Path) -> int:
-    """Input records that are exactly one row of shards/, removed/ or quarantine/."""
-    shards = pq.read_table(published / "shards", columns=["id"]).column("id").to_pylist()
+    """Input records that are exactly one row of shards/ or heldout/, removed/ or quarantine/."""
+    shards = [i for split in DATASET if any((published / split).glob("*.parquet"))
+              for i in pq.read_table(published / split, columns=["id"]).column("id").to_pylist()]
     removed = pq.read_table(published / "removed", columns=["id"]).column("id").to_pylist()
     quarantine = pq.read_table(published / "quarantine", columns=["source_file", "line"]).to_pylist()
     ids = shards + removed
@@ -134,7 +138,7 @@ def injected_pii() -> set[str]:
 def leaks(published: Path, values: set[str]) -> int:
     found = 0
     for path in published.rglob("*"):
-        if not path.is_file() or path.relative_to(published).parts[0] == "shards" or path.suffix == ".png":
+        if not path.is_file() or path.relative_to(published).parts[0] in DATASET or path.suffix == ".png":
             continue
         if path.suffix == ".parquet":
             table = pq.read_table(path)

@@ -40,7 +40,9 @@ from curation.budget import CHINCHILLA_TOKENS_PER_PARAM, format_count, parse_cou
 from curation.config import StrictModel, validation_message
 from curation.errors import CurationError
 from curation.io.files import read_json, write_json, write_text
+from curation.io import output as owned
 from curation.io.parquet import RollingParquetWriter
+from curation.pipeline.plan import OUTPUT_FILES
 
 log = logging.getLogger(__name__)
 
@@ -245,10 +247,10 @@ def write_mixture(recipe: Recipe, output: Path, base: Path = Path(".")) -> dict[
     streams = {p.name: _source_blocks(p, fraction_selection(p, recipe.seed), columns) for p in plans}
     written = {p.name: 0 for p in plans}
     documents = {p.name: 0 for p in plans}
-    shards_dir = output / "shards"
-    for old in shards_dir.glob("shard-*.parquet"):
-        old.unlink()
-    writer = RollingParquetWriter(shards_dir, "shard", schema, target_bytes=256 << 20)
+    # Only the files a run names: anything else a user put in the folder stays (curate run's rule).
+    for sub in ("shards", "heldout", "tokenizer"):
+        owned.remove_files(output / sub, OUTPUT_FILES[sub])
+    writer = RollingParquetWriter(output / "shards", "shard", schema, target_bytes=256 << 20)
     active = {p.name: p for p in plans}
     while active:
         # The source furthest behind its share writes next: every stretch holds every source in proportion.
@@ -264,9 +266,10 @@ def write_mixture(recipe: Recipe, output: Path, base: Path = Path(".")) -> dict[
         documents[name] += block.num_rows
     shards = writer.close()
     heldout = _write_heldout(plans, output, schema)
-    if (output / "tokenizer").exists():
-        shutil.rmtree(output / "tokenizer")
-    shutil.copytree(plans[0].tokenizer_dir, output / "tokenizer")
+    (output / "tokenizer").mkdir(exist_ok=True)
+    for name in OUTPUT_FILES["tokenizer"]:
+        if (plans[0].tokenizer_dir / name).is_file():
+            shutil.copyfile(plans[0].tokenizer_dir / name, output / "tokenizer" / name)
     achieved = sum(written.values())
     mixture = {
         "format_version": MIXTURE_VERSION,
@@ -314,10 +317,7 @@ def write_mixture(recipe: Recipe, output: Path, base: Path = Path(".")) -> dict[
 def _write_heldout(plans: list[SourcePlan], output: Path, schema: pa.Schema) -> list[Any]:
     """The sources' held-out splits, each run's once, in ``heldout/``: what training on the mixture
     validates on. Never part of the mixture's shards."""
-    folder = output / "heldout"
-    for old in folder.glob("shard-*.parquet"):
-        old.unlink()
-    writer = RollingParquetWriter(folder, "shard", schema, target_bytes=256 << 20)
+    writer = RollingParquetWriter(output / "heldout", "shard", schema, target_bytes=256 << 20)
     seen: set[Path] = set()
     for plan in plans:
         for path in plan.heldout:
