@@ -343,8 +343,8 @@ def write_shards(plan: RunPlan, early: Sequence[PartitionOutcome], late: Sequenc
             counts = np.asarray(counter.count(texts), np.int64)
             table = table.append_column("token_count", pa.array(counts, pa.int64())).select(schema.names)
             row_bytes = pc.binary_length(table.column("text")).to_numpy().astype(np.int64)
-            heldout = np.fromiter((is_heldout(i, fraction) for i in table.column("id").to_pylist()), bool,
-                                  table.num_rows)
+            heldout = (np.fromiter((is_heldout(i, fraction) for i in table.column("id").to_pylist()), bool,
+                                   table.num_rows) if fraction else np.zeros(table.num_rows, bool))
             for split, rows in (("shards", ~heldout), ("heldout", heldout)):
                 if rows.any():
                     writers[split].write(table.filter(pa.array(rows)), int(row_bytes[rows].sum()),

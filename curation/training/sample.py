@@ -18,6 +18,7 @@ nanoGPT's ``sample.py`` has 200 tokens, top-k 200, temperature 0.8).
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -150,11 +151,16 @@ class Trained:
         eos_id = load_tokenizer(tokenizer_path).token_to_id(eos) if eos else None
         return cls(model, tokenizer_path, eos_id, int(state["model_config"]["vocab_size"]))
 
-    def complete(self, prompt: str, config: SamplingConfig) -> tuple[str, list[int]]:
-        """The text ``prompt`` continues with (a prompt starts a document, after EOS), and its ids."""
+    @functools.cached_property
+    def _codec(self) -> tuple[Any, Any]:
+        """The tokenizer as the run counted with it (prompts) and as it decodes, loaded once."""
         from curation.tokenizer import TokenCounter, load_tokenizer
 
-        ids = ([self.eos_id] if self.eos_id is not None else []) + TokenCounter(self.tokenizer_path).ids(
-            [prompt])[0].tolist()
+        return TokenCounter(self.tokenizer_path), load_tokenizer(self.tokenizer_path)
+
+    def complete(self, prompt: str, config: SamplingConfig) -> tuple[str, list[int]]:
+        """The text ``prompt`` continues with (a prompt starts a document, after EOS), and its ids."""
+        counter, tokenizer = self._codec
+        ids = ([self.eos_id] if self.eos_id is not None else []) + counter.ids([prompt])[0].tolist()
         new = generate(self.model, ids, config, self.vocab_size, self.eos_id)
-        return load_tokenizer(self.tokenizer_path).decode(new), new
+        return tokenizer.decode(new), new

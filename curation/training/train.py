@@ -317,20 +317,17 @@ def _copy_tokenizer(run: RunData, directory: Path) -> None:
 
 def end_samples(model: Any, run: RunData, config: TrainConfig) -> list[dict[str, Any]]:
     """``config.samples`` texts from the start of a document and one per prompt, with distinct-2."""
-    from curation.training.data import Encoder
-    from curation.training.sample import SamplingConfig, distinct_n, generate
-    from curation.tokenizer import load_tokenizer
+    from curation.training.sample import SamplingConfig, Trained, distinct_n
 
     if not config.sample_max_new_tokens:
         return []
-    tokenizer, encoder = load_tokenizer(run.tokenizer_path), Encoder(run)
+    trained = Trained(model, run.tokenizer_path, run.eos_id, run.vocab_size)  # as curate sample loads it
     prompts = [""] * config.samples + list(config.sample_prompts)
     out = []
     for k, prompt in enumerate(prompts):
-        ids = [run.eos_id] + encoder.ids([prompt])[0].tolist()  # a prompt starts a document
         sampling = SamplingConfig(max_new_tokens=config.sample_max_new_tokens, seed=config.seed + k)
-        new = generate(model, ids, sampling, run.vocab_size, run.eos_id)
-        out.append({"prompt": prompt, "seed": sampling.seed, "text": tokenizer.decode(new), "tokens": len(new),
+        text, new = trained.complete(prompt, sampling)
+        out.append({"prompt": prompt, "seed": sampling.seed, "text": text, "tokens": len(new),
                     "distinct_2": round(distinct_n(new, 2), 4)})
     return out
 
