@@ -1,6 +1,6 @@
 """Text written beside the shards (removed/, quarantine/): redacted, raw or none, as the config says.
 
-Only the shards are meant to carry text. The text of a document dropped before the PII stage (an
+Only the shards are meant to carry text (shards/ and the held-out split's heldout/). The text of a document dropped before the PII stage (an
 exact duplicate of a redacted document, say) and a quarantine preview are redacted with the chain's
 ``pii`` settings (its defaults when the chain has none), unless ``output.removed_text`` /
 ``output.quarantine_text`` ask for ``raw`` (or ``none``) by name.
