@@ -43,9 +43,14 @@ GOLD_ENTITY = {
     "aws_access_key": "AWS_ACCESS_KEY",
     "private_key": "PRIVATE_KEY",
     "api_token": "API_TOKEN",
+    "person": "PERSON",
+    "address": "STREET_ADDRESS",
 }
 LOOKALIKE_KINDS = ("version", "date", "isbn", "hex_hash", "uuid", "decorator", "example_email",
-                   "example_url", "number", "dotted_name")
+                   "example_url", "number", "dotted_name", "product", "place", "eponym", "heading", "code_name")
+PEOPLE_KINDS = ("person", "address")  # dealt round-robin in pieces of their own, after the others
+NAME_LOOKALIKES = ("product", "place", "eponym", "heading", "code_name")
+NAME = "\x01"  # where a template puts a person's name (a gold span of its own)
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,14 +96,14 @@ _NON_PERSONAL = [ipaddress.ip_network(n) for n in ("fc00::/7", "fe80::/10", "ff0
 
 def gold_value(kind: str, fake: Faker, rng: random.Random) -> tuple[str, str | tuple[str, str, str]]:
     """(sentence with one ``{}``, value) for a gold type. For URL credentials the value is
-    ``(scheme, user:password, @host/path)``: only the middle part is the secret."""
-    name = f"{fake.first_name()} {fake.last_name()}"
+    ``(scheme, user:password, @host/path)``: only the middle part is the secret. A ``NAME`` in the
+    sentence stands for a person's name, drawn by :func:`person_name`."""
     if kind == "email":
         value = rng.choice([fake.free_email, fake.company_email])()  # fake.email() is @example.*
-        return rng.choice([f"Write to {name} at {{}}.", "Contact: {}", f"{name} <{{}}>",
+        return rng.choice([f"Write to {NAME} at {{}}.", "Contact: {}", f"{NAME} <{{}}>",
                            "Send the logs to {} before Friday.", "mailto:{}"]), value
     if kind == "phone":
-        return rng.choice([f"Call {name} on {{}}.", "Phone: {}", "Tel. {}", f"{name}, {{}}",
+        return rng.choice([f"Call {NAME} on {{}}.", "Phone: {}", "Tel. {}", f"{NAME}, {{}}",
                            "For support ring {} (weekdays).", "Mobile {} or e-mail."]), fake.phone_number()
     if kind == "ipv4":
         return rng.choice(["Login from {} was blocked.", "The server at {} answered.",
@@ -208,21 +213,111 @@ def lookalike_value(kind: str, fake: Faker, rng: random.Random) -> tuple[str, st
     raise ValueError(kind)
 
 
+def person_name(fake: Faker, rng: random.Random) -> str:
+    """First and last name of the locale, sometimes with a middle initial."""
+    middle = f" {rng.choice(string.ascii_uppercase)}." if rng.random() < 0.15 else ""
+    return f"{fake.first_name()}{middle} {fake.last_name()}"
+
+
+# Names where people write them: letters, bug reports, mailing-list headers, signatures,
+# changelog entries, prose. NAME is the full name; FIRST and LAST (below) parts of the same person.
+FIRST, LAST = "\x02", "\x03"
+PERSON_TEMPLATES = (
+    f"Dear {FIRST},\n\nthanks for the quick reply; the fix is in the next build.\n\nBest regards,\n{NAME}",
+    f"Dear Ms. {LAST},\nplease find the signed contract attached.",
+    f"Dear Mr. {LAST}, your account has been reactivated.",
+    f"From: {NAME}\nSubject: Re: [PATCH v2] fix the overflow in the parser\n\nLooks good to me.",
+    f"Reported-by: {NAME}\nSigned-off-by: {NAME}",
+    f"* Fix a crash on empty input (patch by {NAME}).",
+    f" -- {NAME}  Mon, 03 Feb 2025 12:00:00 +0100",
+    f"--\n{NAME}\nRelease manager",
+    f"I spoke with {NAME} yesterday about the release schedule.",
+    f"{NAME} will review the patch before Friday.",
+    f"Thanks to {NAME} for testing the beta on real hardware.",
+    f"Bug #4711 was opened by {NAME} after the upgrade broke printing.",
+    f"Co-authored-by: {NAME}",
+    f"The meeting notes were taken by {NAME}; {FIRST} also sent the slides.",
+    f"Hi {FIRST},\ncould you rebase this on main?\nCheers,\n{NAME}",
+)
+
+
+def address_value(locale: str, fake: Faker, rng: random.Random) -> tuple[str, str]:
+    """(sentence with one ``{}``, a postal address as that country writes it)."""
+    sep = rng.choice([", ", "\n"])
+    if locale == "en_US":
+        street = fake.street_address()
+        city = f"{fake.city()}, {fake.state_abbr()} {fake.zipcode()}"
+    elif locale == "en_GB":
+        street = f"{fake.building_number()} {fake.street_name()}"
+        city = f"{fake.city()}{sep}{fake.postcode()}"
+    elif locale in ("de_DE", "nl_NL"):
+        street = f"{fake.street_name()} {rng.randint(1, 250)}"
+        city = f"{fake.postcode()} {fake.city()}"
+    elif locale == "fr_FR":
+        street = f"{rng.randint(1, 250)}, {fake.street_name()}"
+        city = f"{fake.postcode()} {fake.city()}"
+    elif locale == "it_IT":
+        street = f"{fake.street_name()}, {rng.randint(1, 250)}"
+        city = f"{fake.postcode()} {fake.city()} ({fake.state_abbr()})"
+    else:  # es_ES
+        street = f"{fake.street_name()} {rng.randint(1, 250)}"
+        city = f"{fake.postcode()} {fake.city()}"
+    template = rng.choice(["Please send the signed copy to {}.", "Ship to:\n{}\n", "Our office has moved to {}.",
+                           "Billing address: {}", "Return the device to\n{}\nbefore the end of the month."])
+    return template, street + sep + city
+
+
+NAME_LOOKALIKE_VALUES = {
+    "product": ("Visual Studio Code", "Red Hat Enterprise Linux", "Google Cloud Storage", "Apache Kafka",
+                "Jupyter Notebook", "Victoria Metrics", "Jenkins Pipeline", "Amazon Web Services", "Android Studio",
+                "Adobe Acrobat Reader", "Microsoft Teams", "Mozilla Firefox", "Windows Server", "Rust Analyzer",
+                "Grafana Loki", "Elastic Beats", "Homebrew Cask", "Oracle Database", "Ruby Gems", "Django Admin"),
+    "place": ("Frankfurt", "the Sydney region", "São Paulo", "New York City", "Paris and London", "Santa Clara",
+              "Amsterdam", "us-east-1 (N. Virginia)", "Mount Vernon", "Victoria, British Columbia", "Tel Aviv",
+              "Los Angeles", "Cape Town", "Hong Kong", "Salt Lake City", "Rio de Janeiro", "San Francisco"),
+    "eponym": ("Dijkstra's algorithm", "the Levenshtein distance", "a Bloom filter", "Gaussian elimination",
+               "Bayes' theorem", "Euler's method", "the Fourier Transform", "the Boyer-Moore search",
+               "Huffman coding", "the Kalman Filter", "Fisher-Yates shuffle", "Pascal's triangle",
+               "Markov Chain Monte Carlo", "the Turing Award", "a Jordan Normal Form"),
+    "heading": ("Getting Started", "Release Notes", "Advanced Usage", "General Public License",
+                "Frequently Asked Questions", "Known Issues", "Table Of Contents", "Security Considerations",
+                "Migration Guide", "Further Reading", "Error Handling", "Design Notes"),
+    "code_name": ("getUserName()", "parse_full_name(record)", "HttpRequestHandler", "UserProfileSerializer",
+                  "self.first_name", "LastName.strip()", "PersonBuilder().withName()", "JaneDoeFixture",
+                  "john_smith_test.py", "setFirstName", "GraceHopperScheduler", "JohnsonTransform"),
+}
+NAME_LOOKALIKE_TEMPLATES = {
+    "product": ("We deploy it with {} in production.", "{} is supported since the last release.",
+                "Install {} first."),
+    "place": ("Data is stored in {}.", "The conference takes place in {} this year.", "Mirrors in {} are faster."),
+    "eponym": ("It uses {} under the hood.", "See {} for the details.", "{} gives the shortest path."),
+    "heading": ("{}\n", "## {}\n", "{}\n========"),
+    "code_name": ("Call {} to read it.", "The test uses {}.", "Rename {} in the next release."),
+}
+
+
+def name_lookalike_value(kind: str, rng: random.Random) -> tuple[str, str]:
+    return rng.choice(NAME_LOOKALIKE_TEMPLATES[kind]), rng.choice(NAME_LOOKALIKE_VALUES[kind])
+
+
 # ---------------------------------------------------------------- documents
 
-def build_eval_set(n_docs: int = 500, per_doc: int = 5, seed: str = SEED) -> list[EvalDoc]:
-    """``n_docs`` documents, each with ``per_doc`` gold and ``per_doc`` look-alike sentences.
+def build_eval_set(n_docs: int = 500, per_doc: int = 5, seed: str = SEED, per_doc_people: int = 2) -> list[EvalDoc]:
+    """``n_docs`` documents, each with ``per_doc`` gold and ``per_doc`` look-alike sentences, and
+    ``per_doc_people`` sentences with a name or an address plus as many name look-alikes.
 
-    Gold types and look-alike kinds are dealt round-robin, so every type gets the same count.
+    Gold types and look-alike kinds are dealt round-robin, so every type gets the same count. Names
+    inside the sentences of other types (``Write to NAME at <email>``) are gold ``person`` spans too.
     """
     rng = random.Random(seed)
     fakers = {}
     for locale in LOCALES:
         fakers[locale] = Faker(locale)
         fakers[locale].seed_instance(f"{seed}/{locale}")
-    gold_kinds = list(GOLD_ENTITY)
+    gold_kinds = [k for k in GOLD_ENTITY if k not in PEOPLE_KINDS]
+    pattern_lookalikes = [k for k in LOOKALIKE_KINDS if k not in NAME_LOOKALIKES]
     docs: list[EvalDoc] = []
-    g = k = 0
+    g = k = p = q = 0
     for i in range(n_docs):
         locale = LOCALES[i % len(LOCALES)]
         fake = fakers[locale]
@@ -232,10 +327,21 @@ def build_eval_set(n_docs: int = 500, per_doc: int = 5, seed: str = SEED) -> lis
             pieces.append((gold_kinds[g % len(gold_kinds)], template, value))
             g += 1
         for _ in range(per_doc):
-            kind = LOOKALIKE_KINDS[k % len(LOOKALIKE_KINDS)]
+            kind = pattern_lookalikes[k % len(pattern_lookalikes)]
             template, value = lookalike_value(kind, fake, rng)
             pieces.append(("~" + kind, template, value))
             k += 1
+        for _ in range(per_doc_people):
+            if PEOPLE_KINDS[p % len(PEOPLE_KINDS)] == "person":
+                pieces.append(("person", rng.choice(PERSON_TEMPLATES), None))
+            else:
+                template, value = address_value(locale, fake, rng)
+                pieces.append(("address", template, value))
+            p += 1
+            kind = NAME_LOOKALIKES[q % len(NAME_LOOKALIKES)]
+            template, value = name_lookalike_value(kind, rng)
+            pieces.append(("~" + kind, template, value))
+            q += 1
         for _ in range(rng.randint(2, 4)):
             pieces.append(("filler", fake.paragraph(nb_sentences=rng.randint(2, 5)), None))
         rng.shuffle(pieces)
@@ -243,10 +349,10 @@ def build_eval_set(n_docs: int = 500, per_doc: int = 5, seed: str = SEED) -> lis
         chunks: list[str] = []
         pos = 0
         for role, template, value in pieces:
-            if value is None:
-                chunk = template
-            else:
-                head, tail = template.split("{}")
+            chunk, names = _with_names(template, fake, rng) if role != "filler" else (template, [])
+            if value is not None:
+                filled = len(chunk)
+                head, tail = chunk.split("{}")
                 if isinstance(value, tuple):  # url credentials: only user:password is the secret
                     prefix, secret, suffix = value
                     start = pos + len(head) + len(prefix)
@@ -257,11 +363,33 @@ def build_eval_set(n_docs: int = 500, per_doc: int = 5, seed: str = SEED) -> lis
                     chunk = head + value + tail
                     span = Span(role.lstrip("~"), start, start + len(value), value)
                     (doc.lookalikes if role.startswith("~") else doc.gold).append(span)
+                # a name after the value moves by the value's length
+                names = [(o if o < len(head) else o + len(chunk) - filled, n) for o, n in names]
+            doc.gold += [Span("person", pos + o, pos + o + len(n), n) for o, n in names]
             chunks.append(chunk)
             pos += len(chunk) + 2
         doc.text = "\n\n".join(chunks)
+        doc.gold.sort(key=lambda s: s.start)
         docs.append(doc)
     return docs
+
+
+def _with_names(template: str, fake: Faker, rng: random.Random) -> tuple[str, list[tuple[int, str]]]:
+    """``template`` with NAME, FIRST and LAST filled in by one person, and where each name is (its
+    offset in the result, with the ``{}`` still in place)."""
+    if not any(m in template for m in (NAME, FIRST, LAST)):
+        return template, []
+    full = person_name(fake, rng)
+    first, last = full.split(" ", 1)[0], full.rsplit(" ", 1)[-1]
+    out, names = "", []
+    for ch in template:
+        value = {NAME: full, FIRST: first, LAST: last}.get(ch)
+        if value is None:
+            out += ch
+        else:
+            names.append((len(out), value))
+            out += value
+    return out, names
 
 
 # ---------------------------------------------------------------- scoring

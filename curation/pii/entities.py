@@ -19,8 +19,10 @@ PATTERN_ENTITIES = (
     "PRIVATE_KEY",
     "API_TOKEN",
 )
-# Entities that need a spaCy NER model (none is installed by default; see README.md here).
+# Presidio's spaCy NER entities (``enable_ner``: every token through the model; slow, see README.md here).
 NER_ENTITIES = ("PERSON", "LOCATION")
+# Our own detectors (``names``, ``addresses``: curation/pii/names.py and addresses.py), on by default.
+NAME_ENTITIES = ("PERSON", "STREET_ADDRESS")
 # Which entity wins when two recognizers report the same span: the more specific check first.
 PRIORITY = ("PRIVATE_KEY", "API_TOKEN", "AWS_ACCESS_KEY", "URL_CREDENTIALS", "IBAN_CODE", "CREDIT_CARD", "US_SSN",
-            "EMAIL_ADDRESS", "IP_ADDRESS", "PHONE_NUMBER", "PERSON", "LOCATION")
+            "EMAIL_ADDRESS", "IP_ADDRESS", "PHONE_NUMBER", "STREET_ADDRESS", "PERSON", "LOCATION")

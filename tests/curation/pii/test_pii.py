@@ -15,7 +15,7 @@ from collections import Counter
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from helpers import SAMPLE
+from helpers import SAMPLE, kept_documents
 from pii_eval import GOLD_ENTITY, build_eval_set, score
 
 from curation.config import PipelineConfig
@@ -156,7 +156,9 @@ def test_configuration_is_checked_eagerly():
     with pytest.raises(ValueError, match="unknown PII entities"):
         PIIRedactor(entities=["EMAIL"])
     with pytest.raises(ValueError, match="need enable_ner"):
-        PIIRedactor(entities=["PERSON"])
+        PIIRedactor(entities=["LOCATION"])
+    with pytest.raises(ValueError, match="public_attribution"):
+        PIIRedactor(public_attribution="drop")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="will not be downloaded"):
         PIIRedactor(enable_ner=True, ner_model="no_such_model_xyz")
     with pytest.raises(ValueError, match="hash_salt"):
@@ -165,7 +167,8 @@ def test_configuration_is_checked_eagerly():
         PIIRedactor(operator="redact")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="max_pii_density"):
         PIIRedactor(max_pii_density=2)
-    assert PIIRedactor().entities == PATTERN_ENTITIES
+    assert PIIRedactor().entities == (*PATTERN_ENTITIES, "PERSON", "STREET_ADDRESS")
+    assert PIIRedactor(names=False, addresses=False).entities == PATTERN_ENTITIES
 
 
 TEXT = "Mail jan.smit@gmx.de or call +31 20 794 6095; card 4683 5773 2394 1727."
@@ -259,13 +262,16 @@ def test_ner_is_switched_on_by_config(tmp_path):
     stage = PIIRedactor(enable_ner=True, ner_model=str(tmp_path / "ner"))
     (doc,) = stage([Document("a", text)]).kept
     assert doc.text == "<PERSON> of ACME in <LOCATION>, <EMAIL>"
-    assert PIIRedactor()([Document("a", text)]).kept[0].text == "Hubert Wagner of ACME in Berlin, <EMAIL>"
+    assert PIIRedactor(names=False)([Document("a", text)]).kept[0].text == "Hubert Wagner of ACME in Berlin, <EMAIL>"
+    # Our own name detector: the person goes, the city of documentation prose stays.
+    assert PIIRedactor()([Document("a", text)]).kept[0].text == "<PERSON> of ACME in Berlin, <EMAIL>"
 
 
 # ---------------------------------------------------------------- pre-screen equivalence
 
 
-def test_prescreen_equals_full_presidio_on_sample_corpus(stage, sample_docs):
+def test_prescreen_equals_full_presidio_on_sample_corpus(sample_docs):
+    stage = PIIRedactor(names=False, addresses=False)  # the pattern entities, which the pre-screen serves
     texts = [d["text"] for d in sample_docs]
     screened = stage.find(texts, prescreen=True)
     full = stage.find(texts, prescreen=False)  # the analyzer, with spaCy, on every whole text
@@ -307,16 +313,27 @@ def test_evaluation_set_recall_precision_lookalikes(stage, eval_docs):
     result = score(eval_docs, lambda text: [(d.entity, d.start, d.end) for d in detections[text]])
     print("\n" + result.table())
     assert len(eval_docs) == 500
-    assert sum(total for _, total in result.recall.values()) == 2500
-    assert sum(total for _, total in result.lookalikes.values()) == 2500
+    assert sum(total for kind, (_, total) in result.recall.items() if kind not in ("person", "address")) == 2500
+    assert result.recall["address"][1] == 500 and result.recall["person"][1] >= 500
+    assert sum(total for _, total in result.lookalikes.values()) == 3500
     for kind in ("email", "ipv4", "ipv6", "credit_card", "ssn", "iban", "url_credentials"):
         assert result.recall_of(kind) >= 0.98, (kind, result.recall[kind])
     assert result.recall_of("phone") >= 0.90
     for kind in ("aws_access_key", "private_key", "api_token"):
         assert result.recall_of(kind) >= 0.98, (kind, result.recall[kind])
+    # Names and addresses (issue #21): leak <= 0.05 each, name look-alikes (products, places,
+    # eponyms, headings, identifiers) redacted <= 0.05 each.
+    for kind in ("person", "address"):
+        assert result.recall_of(kind) >= 0.95, (kind, result.recall[kind])
+    for kind in ("product", "place", "eponym", "heading", "code_name"):
+        hit, total = result.lookalikes[kind]
+        assert hit / total <= 0.05, (kind, hit, total)
     assert result.lookalike_rate() <= 0.02
-    for entity in set(GOLD_ENTITY.values()):
+    for entity in set(GOLD_ENTITY.values()) - {"PERSON"}:
         assert result.precision_of(entity) >= 0.98, (entity, result.precision.get(entity))
+    # The German filler paragraphs (Faker's lorem) capitalise every noun: a few pairs such as
+    # "Ist Berg" pass for names there (bench/README.md lists them).
+    assert result.precision_of("PERSON") >= 0.93, result.precision["PERSON"]
 
 
 # ---------------------------------------------------------------- end to end
@@ -326,7 +343,8 @@ def test_end_to_end_no_injected_value_survives(tmp_path, sample_docs):
     config = PipelineConfig(stages=["length", STAGE], tokenizer={"vocab_size": 2000})
     result = run([str(SAMPLE)], tmp_path, config, progress=False)
     shards = pq.read_table(tmp_path / "shards")
-    assert shards.schema.field("pii_counts").type == pa.struct([(e, pa.int32()) for e in sorted(PATTERN_ENTITIES)])
+    entities = sorted((*PATTERN_ENTITIES, "PERSON", "STREET_ADDRESS"))
+    assert shards.schema.field("pii_counts").type == pa.struct([(e, pa.int32()) for e in entities])
     texts = dict(zip(shards.column("id").to_pylist(), shards.column("text").to_pylist()))
     dropped_by_length = {r["id"] for r in pq.read_table(tmp_path / "removed").to_pylist()}
     with_pii = [d for d in sample_docs if d["pii"]]
@@ -345,12 +363,12 @@ def test_end_to_end_no_injected_value_survives(tmp_path, sample_docs):
             if secret in text:
                 survived[pii["type"]] += 1
     assert checked == 268  # the length stage dropped none of them
-    # Names need an NER model, which is not installed (curation/pii/README.md): nothing else survives.
-    assert survived == {"name": 331}
+    # Every injected name goes too (curation/pii/names.py), with the rest.
+    assert survived == {}
     pii_stage = result.summary["stages"][-1]
     assert pii_stage["stage"] == "pii"
     totals: Counter[str] = Counter()
-    for counts in shards.column("pii_counts").to_pylist():
+    for counts in kept_documents(tmp_path, ["pii_counts"]).column("pii_counts").to_pylist():  # heldout/ too
         totals.update({k: n for k, n in counts.items() if n})
     assert {k.removeprefix("pii/entity/"): v for k, v in pii_stage["counters"].items() if k.startswith("pii/entity/")} \
         == dict(totals)

@@ -1,0 +1,146 @@
+"""Postal addresses by pattern: a house number and a street type, then the city and postcode.
+
+Street lines, in the forms each country writes them:
+
+- US/UK: ``1777 Kramer Court``, ``17 Jones Light``, ``221B Baker St.``: a house number, one to
+  four Title-case words, a street type of USPS Publication 28 (Appendix C1, primary names and
+  standard abbreviations) or a British one (``Close``, ``Mews``), then ``Apt./Suite/Unit/Flat N``;
+- German and Dutch: ``Schaafstraße 1-8``, ``Johannastraat 96``, ``Unter den Linden 5`` is not
+  covered: the street type is a suffix of the name (``-straße``, ``-weg``, ``-gasse``, ``-straat``,
+  ``-laan``, ``-gracht``...), the number follows;
+- French: ``87, rue de Barre``, ``5 bis avenue Samson``: the number first, a lower-case type;
+- Italian and Spanish: ``Viale Goffredo, 19``, ``Calle de Ana Sancho 46``, ``Paseo del Prado s/n``:
+  the type first, then the name, then the number.
+
+After a street line, on the same line after a comma or on the next line, the detector takes the
+city and postcode too: ``Johnsonfurt, NE 80119`` (US), ``North Holly\\nS6 7LJ`` (UK postcodes),
+``06690 Groß-Gerau`` (five digits), ``1317 YB 's-Heer`` (Dutch), ``Madrid, 28001``. A postcode and
+city alone (``75002 Paris``) are not an address: documentation is full of them.
+
+Kept on purpose: numbers before a Title-case word that is no street type (``404 Not Found``,
+``3 Main Features``), a street name without a number (``Franklin Street``), and organisation
+addresses in licence boilerplate (``Free Software Foundation, Inc., 51 Franklin Street``):
+``public_attribution`` keeps an address that follows ``Inc.``/``Foundation``/``Ltd`` on its line.
+"""
+
+from __future__ import annotations
+
+import re
+
+# USPS Publication 28, Appendix C1: primary street suffix names, and their standard abbreviations.
+USPS_SUFFIXES = tuple((
+    "Alley Avenue Branch Bridge Brook Brooks Burg Burgs Bypass Camp Canyon Cape Causeway Center Centers Circle "
+    "Circles Cliff Cliffs Club Common Corner Corners Course Court Courts Cove Coves Creek Crescent Crest Crossing "
+    "Crossroad Curve Dale Dam Divide Drive Drives Estate Estates Expressway Extension Extensions Fall Falls Ferry "
+    "Field Fields Flat Flats Ford Fords Forest Forge Forges Fork Forks Fort Freeway Garden Gardens Gateway Glen "
+    "Glens Green Greens Grove Groves Harbor Harbors Haven Heights Highway Hill Hills Hollow Inlet Island Islands "
+    "Isle Junction Junctions Key Keys Knoll Knolls Lake Lakes Land Landing Lane Light Lights Loaf Lock Locks Lodge "
+    "Loop Mall Manor Manors Meadow Meadows Mews Mill Mills Mission Motorway Mount Mountain Mountains Neck Orchard "
+    "Oval Overpass Park Parks Parkway Parkways Pass Passage Path Pike Pine Pines Place Plain Plains Plaza Point "
+    "Points Port Ports Prairie Radial Ramp Ranch Rapid Rapids Rest Ridge Ridges River Road Roads Route Row Rue Run "
+    "Shoal Shoals Shore Shores Skyway Spring Springs Spur Spurs Square Squares Station Stravenue Stream Street "
+    "Streets Summit Terrace Throughway Trace Track Trafficway Trail Tunnel Turnpike Underpass Union Unions Valley "
+    "Valleys Via Viaduct View Views Village Villages Ville Vista Walk Walks Wall Way Ways Well Wells "
+    "Aly Ave Av Blvd Br Brg Byp Cswy Ctr Cir Cl Clf Ct Cv Crk Cres Xing Dr Expy Ext Fwy Gdns Grv Hbr Hts Hwy "
+    "Jct Ln Lndg Mnr Mtn Pkwy Pl Plz Pt Rd Rte Sq St Ste Ter Trl Tpke Vw Vlg"
+).split())
+UK_TYPES = ("Close", "Drove", "Gate", "Wynd", "Parade", "Rise", "Broadway", "Embankment", "Quay")
+_CAP = r"[A-Z\u00c0-\u00de][\w'\u2019.-]*"
+_NUMBER = r"\d{1,5}[A-Za-z]?(?:[-/]\d{1,5}[A-Za-z]?)?"
+_NAME = r"(?:[A-Z]')?[A-Z\u00c0-\u00de][a-z\u00df-\u00ff][\w'\u2019.-]*"  # Title case (O'Connor), not PCI
+# "Flat 3, " / "Apartment 2 " before a US/UK street line: taken when it is there.
+UNIT_BEFORE = re.compile(r"(?:Flat|Apartment|Studio|Unit) \w{1,5},? $")
+# Each street form is its own regex, starting with a digit or a capitalised word, so that the regex
+# engine skips text quickly (one alternation of all four scans about three times slower).
+US_UK = re.compile(rf"{_NUMBER} (?:{_NAME} ){{1,4}}"
+                   rf"(?:{'|'.join(sorted(USPS_SUFFIXES + UK_TYPES, key=len, reverse=True))})\b\.?")
+# A US/UK street line without a city and postcode after it: only with a common street type and a
+# number that is not a year ("2016 Iain Lane" on a copyright line, "14 Data Ports").
+CORE_TYPES = frozenset("Street St Avenue Ave Road Rd Boulevard Blvd Lane Ln Drive Dr Court Ct Place Pl Way Parkway "
+                       "Pkwy Highway Hwy Terrace Ter Square Sq Close Crescent Cres Gardens Mews Row".split())
+DE_NL_TYPES = ("straße", "strasse", "str.", "weg", "gasse", "platz", "allee", "ring", "damm", "ufer", "chaussee",
+               "steig", "pfad", "straat", "laan", "plein", "gracht", "kade", "singel", "dijk", "pad", "steeg", "baan",
+               "hof", "boulevard", "markt", "dreef")
+# The street type ends the word before the number; the word's capital start is checked in Python.
+DE_NL = re.compile(rf"(?:{'|'.join(re.escape(t) for t in DE_NL_TYPES)}|-(?i:{'|'.join(re.escape(t) for t in DE_NL_TYPES)}))"
+                   rf" {_NUMBER}\b")
+FR = re.compile(r"\d{1,4}(?: ?(?:bis|ter|[A-D]))?,? (?:rue|avenue|av\.|boulevard|bd|place|chemin|impasse|all[ée]e|"
+                rf"quai|route|cours|passage|square|voie|sentier) (?:de la |de l'|des |du |de |d'|l')?{_CAP}"
+                rf"(?: (?:de |la |le )?{_CAP}){{0,3}}")
+IT_ES_TYPES = ("Via", "Viale", "Piazza", "Piazzale", "Corso", "Largo", "Vicolo", "Strada", "Contrada", "Borgo",
+               "Rotonda", "Incrocio", "Vial", "Stretto", "Canale", "Lungomare", "Salita", "Calle", "C/", "Avenida", "Avda.",
+               "Paseo", "Plaza", "Camino", "Carretera", "Ronda", "Travesía", "Pasaje", "Pasadizo", "Vía", "Callejón",
+               "Cañada", "Rambla", "Acceso", "Urbanización", "Alameda", "Glorieta", "Cuesta", "Calleja", "Rúa")
+IT_ES = re.compile(rf"(?:{'|'.join(re.escape(t) for t in IT_ES_TYPES)}) (?:(?:de|del|de la|de los|de las|di|della|"
+                   rf"dei) )?{_CAP}(?: (?:de |del |di |la )?{_CAP}){{0,3}},? (?:{_NUMBER}|s/n)\b")
+SECONDARY = re.compile(r"(?:,? (?:Apt\.?|Apartment|Suite|Ste\.?|Unit|Flat|Floor|Fl\.?|Room|Rm\.?|#|Piso|Puerta|"
+                       r"Appartamento|Piano|Interno|Scala|Esc\.?) ?[\w-]{1,6}\.?)+")
+_CITY = rf"{_CAP}(?:[ -](?:{_CAP}|de|del|di|sur|am|an|der|la|le|en|upon|on|im|bei|aan|den))*" \
+        r"(?: \([A-Z]{2}\))?"
+UK_POSTCODE = r"[A-Z]{1,2}\d[A-Z\d]? ?\d[A-Z]{2}"
+_TAIL_PART = (rf"(?:\d{{5}}(?:-\d{{4}})?,? {_CITY}"  # 06690 Groß-Gerau, 56011, Gabella (PI)
+              rf"|\d{{4}} ?[A-Z]{{2}}(?:,? {_CITY})?"  # 1317 YB 's-Heer (NL)
+              rf"|{UK_POSTCODE}\b"  # S6 7LJ
+              rf"|{_CITY},? (?:[A-Z]{{2}} )?\d{{5}}(?:-\d{{4}})?\b"  # Johnsonfurt, NE 80119; Madrid, 28001
+              rf"|{_CITY},? {UK_POSTCODE}\b"  # London SW1A 1AA
+              rf"|{_CITY}(?=[ \t]*\n[ \t]*{UK_POSTCODE}\b))")  # a UK city line, its postcode on the next
+TAIL = re.compile(rf"(?:,[ \t]*|[ \t]*\n[ \t]*)(?:{_TAIL_PART})")
+ORGANISATION = re.compile(r"(?:\bInc\.?|\bLtd\.?|\bLLC|\bGmbH|Foundation|\bCorp\.?|University)[,.]?\s*$")
+# Cheap necessary condition: a digit next to a space (a house number or a postcode).
+TRIGGER = re.compile(r"(?:^|[\s,])\d|\d[\s,]", re.M)
+
+
+class AddressFinder:
+    """STREET_ADDRESS spans: a street line, and the city and postcode lines that follow it."""
+
+    entity = "STREET_ADDRESS"
+
+    def __init__(self, public_attribution: str = "keep"):
+        self.public_attribution = public_attribution
+
+    def find(self, texts: list[str]) -> list[list[tuple[str, int, int]]]:
+        return [self.find_one(t) for t in texts]
+
+    def streets(self, text: str) -> list[tuple[int, int, bool]]:
+        """(start, end, needs_tail) of every street line, in order of start."""
+        found = []
+        for m in US_UK.finditer(text):
+            start = m.start()
+            if start and (text[start - 1].isalnum() or text[start - 1] in "-/.,:"):
+                continue  # inside a number or a version, or the end of a year range
+            unit = UNIT_BEFORE.search(text, max(0, start - 20), start)
+            number = m.group().split(" ", 1)[0]
+            kind = m.group().rstrip(".").rsplit(" ", 1)[-1]
+            plain = kind in CORE_TYPES and not re.fullmatch(r"(?:19|20)\d\d", number)
+            found.append((unit.start() if unit else start, m.end(), not plain))
+        for m in DE_NL.finditer(text):
+            word_start = m.start()
+            while word_start and (text[word_start - 1].isalpha() or text[word_start - 1] == "-"):
+                word_start -= 1
+            if word_start < m.start() and text[word_start].isupper():
+                found.append((word_start, m.end(), False))
+        for regex in (FR, IT_ES):
+            for m in regex.finditer(text):
+                if not m.start() or not text[m.start() - 1].isalnum():
+                    found.append((m.start(), m.end(), False))
+        return sorted(found)
+
+    def find_one(self, text: str) -> list[tuple[str, int, int]]:
+        if not TRIGGER.search(text):
+            return []
+        spans: list[tuple[str, int, int]] = []
+        for start, end, needs_tail in self.streets(text):
+            if spans and start < spans[-1][2]:
+                continue
+            secondary = SECONDARY.match(text, end)
+            end = secondary.end() if secondary else end
+            tails = 0
+            while tails < 2 and (tail := TAIL.match(text, end)):  # city line, then a UK postcode line
+                end, tails = tail.end(), tails + 1
+            if needs_tail and not tails:
+                continue
+            before = text[max(0, text.rfind("\n", 0, max(0, text.rfind("\n", 0, start))) + 1):start]
+            if self.public_attribution == "keep" and ORGANISATION.search(before):
+                continue
+            spans.append((self.entity, start, end))
+        return spans

