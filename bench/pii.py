@@ -36,7 +36,7 @@ from pathlib import Path
 os.environ.setdefault("TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS", "")
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent / "tests"))  # the evaluation-set generator
+sys.path.append(str(HERE.parent / "tests"))  # the evaluation-set generator (after curation/)
 
 DEFAULT_CORPUS = HERE / "data" / "corpus.jsonl"
 RESULTS = HERE / "results" / "pii.json"

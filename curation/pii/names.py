@@ -329,10 +329,12 @@ class NameFinder:
             if parts:  # "Anna Berg ... Anna also sent the slides": the same person, alone
                 alone = re.compile(rf"(?<![\w.@/\\`$#'-])(?:{'|'.join(map(re.escape, sorted(parts)))})(?![\w@`(/-])")
                 code = self._code_ranges(texts[i])
+                code_starts = [s for s, _ in code]
                 for m in alone.finditer(texts[i]):
-                    line = texts[i][texts[i].rfind("\n", 0, m.start()) + 1:m.start()]
-                    if any(s <= m.start() < e for s, e in code):
+                    k = bisect.bisect_right(code_starts, m.start()) - 1
+                    if k >= 0 and m.start() < code[k][1]:
                         continue
+                    line = texts[i][texts[i].rfind("\n", 0, m.start()) + 1:m.start()]
                     if self.public_attribution == "redact" or not COPYRIGHT.search(line):
                         found[i].append((self.entity, m.start(), m.end()))
         return [_merge(f) for f in found]

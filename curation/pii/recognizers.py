@@ -239,16 +239,23 @@ class CurationUrlCredentialsRecognizer(RegexRecognizer):
 
 # ---------------------------------------------------------------- IP addresses
 
-NON_PERSONAL_NETWORKS = tuple(ipaddress.ip_network(n) for n in (
-    # IPv4: this-network, private (RFC 1918), shared CGNAT, loopback, link-local, documentation
-    # (RFC 5737), benchmarking, multicast, reserved and broadcast.
-    "0.0.0.0/8", "10.0.0.0/8", "100.64.0.0/10", "127.0.0.0/8", "169.254.0.0/16", "172.16.0.0/12",
-    "192.0.0.0/24", "192.0.2.0/24", "192.168.0.0/16", "198.18.0.0/15", "198.51.100.0/24", "203.0.113.0/24",
-    "224.0.0.0/4", "240.0.0.0/4",
-    # IPv6: unspecified, loopback, IPv4-mapped, documentation (RFC 3849), unique-local, link-local,
-    # multicast.
-    "::/128", "::1/128", "::ffff:0:0/96", "2001:db8::/32", "fc00::/7", "fe80::/10", "ff00::/8",
+# Addresses that name no host anywhere: never redacted. Unspecified, loopback, documentation
+# (RFC 5737, RFC 3849) and the limited broadcast.
+NON_HOST_NETWORKS = tuple(ipaddress.ip_network(n) for n in (
+    "0.0.0.0/32", "127.0.0.0/8", "192.0.2.0/24", "198.51.100.0/24", "203.0.113.0/24", "255.255.255.255/32",
+    "::/128", "::1/128", "2001:db8::/32",
 ))
+# Private and reserved ranges of both families: a host on a private network (a server in a log
+# line, a printer, a VPN peer) identifies it as well as a public address does, so they are redacted
+# by default; ``private_ips="keep"`` keeps them. IPv4: this-network, RFC 1918, CGNAT, link-local,
+# IETF protocol assignments, benchmarking, multicast, reserved. IPv6: unique-local, link-local,
+# multicast. (IPv4-mapped IPv6 addresses are judged by the IPv4 address they carry.)
+PRIVATE_NETWORKS = tuple(ipaddress.ip_network(n) for n in (
+    "0.0.0.0/8", "10.0.0.0/8", "100.64.0.0/10", "169.254.0.0/16", "172.16.0.0/12", "192.0.0.0/24",
+    "192.168.0.0/16", "198.18.0.0/15", "224.0.0.0/4", "240.0.0.0/4",
+    "fc00::/7", "fe80::/10", "ff00::/8",
+))
+PRIVATE_IP_POLICIES = ("redact", "keep")
 _OCTET = r"(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)"
 # A dotted quad right after one of these words is a version or section number, not an address.
 _VERSIONISH = re.compile(
@@ -267,7 +274,8 @@ _IPV6 = (
 
 
 class CurationIpRecognizer(RegexRecognizer):
-    """Public IPv4 and IPv6 addresses (see ``NON_PERSONAL_NETWORKS`` for what is kept)."""
+    """IPv4 and IPv6 host addresses: never ``NON_HOST_NETWORKS`` nor netmasks (``255.255.255.0``);
+    ``PRIVATE_NETWORKS`` unless ``private_ips="keep"``."""
 
     ENTITY = "IP_ADDRESS"
     # A dotted quad holds "d.d{1,3}.d{1,3}.d"; an IPv6 with 3+ groups holds ":" hex{0,4} ":".
@@ -276,6 +284,12 @@ class CurationIpRecognizer(RegexRecognizer):
         rf"(?<![\w.])(?P<v4>{_OCTET}(?:\.{_OCTET}){{3}})(?![\w]|\.\d|[-~+]\d)"  # not 2.10.0.27-0, a version
         rf"|(?<![\w:.])(?P<v6>{_IPV6})(?![\w:]|\.\d)"
     )
+
+    def __init__(self, private_ips: str = "redact") -> None:
+        if private_ips not in PRIVATE_IP_POLICIES:
+            raise ValueError(f"private_ips must be one of {PRIVATE_IP_POLICIES}, got {private_ips!r}")
+        self.private_ips = private_ips
+        super().__init__()
 
     def accept(self, text: str, match: re.Match[str]) -> tuple[int, int] | None:
         value = match.group()
@@ -299,9 +313,31 @@ class CurationIpRecognizer(RegexRecognizer):
             address = ipaddress.ip_address(value)
         except ValueError:
             return None
-        if any(address in net for net in NON_PERSONAL_NETWORKS if net.version == address.version):
+        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
+            address = address.ipv4_mapped
+        if _is_netmask(address):
+            return None  # 255.255.255.0, ffff:ffff:ffff:ffff::: a mask, not a host
+        prefix = re.match(r"/(\d{1,3})(?!\d)", after(text, match.end(), 4))
+        if prefix and int(prefix.group(1)) <= address.max_prefixlen:
+            host_bits = address.max_prefixlen - int(prefix.group(1))
+            if int(address) & ((1 << host_bits) - 1) == 0:
+                return None  # 192.168.1.0/24, fd00::/8: a network, not a host
+        elif isinstance(address, ipaddress.IPv4Address) and int(address) & 0xFF == 0:
+            return None  # 192.168.1.0: a network address
+        if any(address in net for net in NON_HOST_NETWORKS if net.version == address.version):
+            return None
+        if self.private_ips == "keep" and any(address in net for net in PRIVATE_NETWORKS
+                                              if net.version == address.version):
             return None
         return match.span()
+
+
+def _is_netmask(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    """Contiguous ones then zeros, the first 8 bits ones: 255.0.0.0 to 255.255.255.254, ffff::."""
+    width = address.max_prefixlen
+    bits = int(address)
+    inverted = ~bits & ((1 << width) - 1)
+    return bits >> (width - 8) == 0xFF and (inverted & (inverted + 1)) == 0
 
 
 # ---------------------------------------------------------------- numbers: cards, SSNs, IBANs, phones
@@ -700,11 +736,12 @@ def build_nlp_engine(model_name: str = "blank:en", max_length: int = 16 << 20) -
 
 
 def build_analyzer(entities: tuple[str, ...] | list[str] = PATTERN_ENTITIES,
-                   max_length: int = 16 << 20) -> AnalyzerEngine:
+                   max_length: int = 16 << 20, private_ips: str = "redact") -> AnalyzerEngine:
     """A Presidio ``AnalyzerEngine`` over a blank spaCy pipeline with our pattern recognizers only."""
     registry = RecognizerRegistry(supported_languages=[LANGUAGE])
     for entity in entities:
-        registry.add_recognizer(RECOGNIZERS[entity]())
+        recognizer = RECOGNIZERS[entity]
+        registry.add_recognizer(recognizer(private_ips) if recognizer is CurationIpRecognizer else recognizer())
     return AnalyzerEngine(registry=registry, nlp_engine=build_nlp_engine("blank:en", max_length),
                           supported_languages=[LANGUAGE], default_score_threshold=0.5)
 

@@ -111,6 +111,10 @@ class PIIRedactor(Stage):
         addresses: Detect STREET_ADDRESS (street line, city, postcode) by pattern.
         public_attribution: ``"keep"`` (default) leaves names on a copyright line and an
             organisation's address in licence boilerplate; ``"redact"`` treats them like the rest.
+        private_ips: ``"redact"`` (default): private, link-local, unique-local, multicast and reserved
+            addresses of both families are redacted like public ones (a server address in a log
+            line identifies a host either way); ``"keep"`` keeps them. Loopback, unspecified,
+            documentation addresses and netmasks are never redacted.
         enable_ner: Also detect PERSON and LOCATION with Presidio's spaCy NER on every token (never
             downloaded): the slow baseline of bench/pii.py, off by default.
         ner_model: Installed spaCy package name or model directory used when ``enable_ner``.
@@ -141,6 +145,7 @@ class PIIRedactor(Stage):
         names: bool = True,
         addresses: bool = True,
         public_attribution: Literal["keep", "redact"] = "keep",
+        private_ips: Literal["redact", "keep"] = "redact",
         enable_ner: bool = False,
         ner_model: str = "en_core_web_sm",
         prescreen: bool = True,
@@ -150,6 +155,8 @@ class PIIRedactor(Stage):
         entities = tuple(PATTERN_ENTITIES if entities is None else entities)
         known = set(PATTERN_ENTITIES) | (set(NER_ENTITIES) if enable_ner else set()) | set(NAME_ENTITIES)
         unknown = [e for e in entities if e not in known]
+        if private_ips not in ("redact", "keep"):
+            raise ValueError(f"private_ips must be 'redact' or 'keep', got {private_ips!r}")
         if public_attribution not in ("keep", "redact"):
             raise ValueError(f"public_attribution must be 'keep' or 'redact', got {public_attribution!r}")
         if names:
@@ -195,6 +202,7 @@ class PIIRedactor(Stage):
         self.names = names
         self.addresses = addresses
         self.public_attribution = public_attribution
+        self.private_ips = private_ips
         self.enable_ner = enable_ner
         self.ner_model = ner_model
         self.prescreen = prescreen
@@ -223,7 +231,7 @@ class PIIRedactor(Stage):
             literals = tuple(dict.fromkeys(t for r in recognizers for t in r.TRIGGER_LITERALS))
             regexes = tuple(re.compile(t) for t in dict.fromkeys(t for r in recognizers for t in r.TRIGGER_REGEXES))
             self._engines = {
-                "analyzer": rec.build_analyzer(self.pattern_entities, self.nlp_max_length),
+                "analyzer": rec.build_analyzer(self.pattern_entities, self.nlp_max_length, self.private_ips),
                 "ner": rec.build_ner_analyzer(self.ner_model, self.nlp_max_length) if self.enable_ner else None,
                 "names": NameFinder(self.public_attribution) if self.names else None,
                 "addresses": AddressFinder(self.public_attribution) if self.addresses else None,

@@ -75,7 +75,17 @@ def spans(stage: PIIRedactor, text: str) -> list[tuple[str, str]]:
     ("IBAN GB82 EMCA 2158 1543 8255 51", []),  # mod-97 fails
     ("from 38.234.190.71 and d389:9b1d:4503:fc9c:dada:d443:3a9a:38c0",
      [("IP_ADDRESS", "38.234.190.71"), ("IP_ADDRESS", "d389:9b1d:4503:fc9c:dada:d443:3a9a:38c0")]),
-    ("127.0.0.1, 10.1.2.3, 192.168.1.50, 192.0.2.7, 255.255.255.0, ::1, fe80::1:2:3, 2001:db8::1:2", []),
+    # Loopback, unspecified, documentation addresses and netmasks name no host: never redacted.
+    ("127.0.0.1, 0.0.0.0, 192.0.2.7, 255.255.255.0, 255.255.240.0, ::1, ::, 2001:db8::1:2", []),
+    # Networks and masks are not hosts: 192.168.1.0/24, fd00::/8, 10.0.0.0, ffff:ffff:ffff:ffff::.
+    ("route 192.168.1.0/24 and fd00::/8 via 10.20.0.0; mask ffff:ffff:ffff:ffff:: host 192.168.1.7/24",
+     [("IP_ADDRESS", "192.168.1.7")]),
+    # Private and reserved ranges of both families are redacted by default (private_ips: keep below).
+    ("10.11.2.30, 192.168.1.50, 172.20.0.5, 100.64.3.1, 169.254.10.1, 224.0.0.251, fe80::1:2:3, "
+     "fd12:3456:789a::1, ff02::1:ff00:1, ::ffff:192.168.1.9",
+     [("IP_ADDRESS", v) for v in ("10.11.2.30", "192.168.1.50", "172.20.0.5", "100.64.3.1", "169.254.10.1",
+                                  "224.0.0.251", "fe80::1:2:3", "fd12:3456:789a::1", "ff02::1:ff00:1",
+                                  "192.168.1.9")]),  # the IPv4 an IPv4-mapped address carries
     ("Linux 2.6.32.27, version 10.2.14.3, see Section 34.1.1.3, std::vector, Foo::bar", []),
     ("git clone https://georgina71:iOUs6kfIq7CEB@lewis.com/tag", [("URL_CREDENTIALS", "georgina71:iOUs6kfIq7CEB")]),
     ("postgresql://user:secret@localhost/db https://a:b4Xy9@example.com/", []),  # placeholders
@@ -97,6 +107,14 @@ def spans(stage: PIIRedactor, text: str) -> list[tuple[str, str]]:
 ])
 def test_recognizers(stage, text, expected):
     assert spans(stage, text) == expected
+
+
+def test_private_ips_one_policy_for_both_families_switchable():
+    text = "10.11.2.30 192.168.1.50 fe80::1:2:3 fd12:3456:789a::1 ff02::1 38.234.190.71 2a00:1450:4001:82a::200e"
+    keep = PIIRedactor(private_ips="keep", names=False, addresses=False)
+    assert spans(keep, text) == [("IP_ADDRESS", "38.234.190.71"), ("IP_ADDRESS", "2a00:1450:4001:82a::200e")]
+    with pytest.raises(ValueError, match="private_ips"):
+        PIIRedactor(private_ips="drop")  # type: ignore[arg-type]
 
 
 LOOKALIKES = [
@@ -277,9 +295,9 @@ def test_prescreen_equals_full_presidio_on_sample_corpus(sample_docs):
     full = stage.find(texts, prescreen=False)  # the analyzer, with spaCy, on every whole text
     assert len(texts) == 3495
     assert screened == full
-    assert sum(map(len, full)) == 739
+    assert sum(map(len, full)) == 810
     assert Counter(e for spans in full for e, _, _ in spans) == {
-        "EMAIL_ADDRESS": 210, "IP_ADDRESS": 199, "PHONE_NUMBER": 92, "URL_CREDENTIALS": 72, "AWS_ACCESS_KEY": 65,
+        "EMAIL_ADDRESS": 210, "IP_ADDRESS": 270, "PHONE_NUMBER": 92, "URL_CREDENTIALS": 72, "AWS_ACCESS_KEY": 65,
         "IBAN_CODE": 37, "CREDIT_CARD": 35, "US_SSN": 29}
     # The pre-screen hands Presidio a small share of the text.
     window_chars = sum(e - s for t in texts for s, e in stage.windows(t))
