@@ -327,10 +327,13 @@ class NameFinder:
                     if len(c.words) > 1:
                         parts.update(w for w in c.words if len(w) > 2 and w.lower() not in lex.not_nouns)
             if parts:  # "Anna Berg ... Anna also sent the slides": the same person, alone
-                alone = re.compile(rf"(?<![\w.@/\\`$#'-])(?:{'|'.join(map(re.escape, sorted(parts)))})(?![\w@`(/-])")
+                # No look-behind (it would stop the regex engine from skipping text): checked below.
+                alone = re.compile(rf"(?:{'|'.join(map(re.escape, sorted(parts)))})(?![\w@`(/-])")
                 code = self._code_ranges(texts[i])
                 code_starts = [s for s, _ in code]
                 for m in alone.finditer(texts[i]):
+                    if m.start() and (texts[i][m.start() - 1].isalnum() or texts[i][m.start() - 1] in NOT_BEFORE):
+                        continue
                     k = bisect.bisect_right(code_starts, m.start()) - 1
                     if k >= 0 and m.start() < code[k][1]:
                         continue

@@ -322,8 +322,8 @@ class CurationIpRecognizer(RegexRecognizer):
             host_bits = address.max_prefixlen - int(prefix.group(1))
             if int(address) & ((1 << host_bits) - 1) == 0:
                 return None  # 192.168.1.0/24, fd00::/8: a network, not a host
-        elif isinstance(address, ipaddress.IPv4Address) and int(address) & 0xFF == 0:
-            return None  # 192.168.1.0: a network address
+        elif isinstance(address, ipaddress.IPv4Address) and int(address) & 0xFFFF == 0:
+            return None  # 10.20.0.0: a network (a.b.c.0 alone can be a host in a /23 and up)
         if any(address in net for net in NON_HOST_NETWORKS if net.version == address.version):
             return None
         if self.private_ips == "keep" and any(address in net for net in PRIVATE_NETWORKS

@@ -21,11 +21,14 @@ NAME = re.compile(r"[^\W\d_][^\W\d_]*(?:['-][^\W\d_]+)*")
 LATIN = re.compile(r"[A-Za-z\u00c0-\u024f'-]+")
 
 
-def names(attrs: tuple[str, ...]) -> list[str]:
+def names(attrs: tuple[str, ...], exclude: tuple[str, ...] = ()) -> list[str]:
+    """Every Latin-script value of ``attrs`` in Faker's person providers but the ``exclude`` locales."""
     import faker.providers.person as person
 
     found: set[str] = set()
     for module in pkgutil.iter_modules(person.__path__):
+        if module.name in exclude:
+            continue
         provider = importlib.import_module(f"{person.__name__}.{module.name}").Provider
         for attr in attrs:
             value = provider.__dict__.get(attr)
