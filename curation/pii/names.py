@@ -100,6 +100,8 @@ CLOSING = re.compile(r"(?i)(?:best |kind |warm )?(?:regards|sincerely|thanks|che
 # First words that make a run a place: Santa Clara, San Jose, Mount Vernon, New Holland.
 PLACE_FIRST = frozenset({"San", "Santa", "Santo", "Saint", "Sainte", "St", "Mount", "Lake", "Fort", "Port", "New",
                          "North", "South", "East", "West", "Upper", "Lower", "Bad", "Los", "Las", "El", "Rio"})
+# Date words: "12 Sep Thu" is no person. (Not Jan, Mar, Sun: Jan Smit, Mar Ruiz, Eryk Sun.)
+DATE_WORDS = frozenset("Feb Apr Jun Jul Aug Sep Sept Oct Nov Dec Mon Tue Tues Wed Thu Thur Thurs Fri Sat".split())
 COPYRIGHT = re.compile(r"(?i)copyright|\u00a9|\(c\)\s*(?:19|20)\d\d|SPDX-FileCopyrightText")
 
 
@@ -271,6 +273,8 @@ class NameFinder:
         first, last = c.words[0], c.words[-1]
         if len(c.words) == 1:
             return c.marked
+        if any(w in DATE_WORDS for w in c.words):
+            return False
         known_last = last in lex.last
         if c.marked:  # "Contact Victoria Park": a surname that is also a street or place word counts
             if last in NOT_A_SURNAME and not known_last:
