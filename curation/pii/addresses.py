@@ -69,14 +69,14 @@ FR = re.compile(r"\d{1,4}(?: ?(?:bis|ter|[A-D]))?,? (?:rue|avenue|av\.|boulevard
                 rf"quai|route|cours|passage|square|voie|sentier) (?:de la |de l'|des |du |de |d'|l')?{_CAP}"
                 rf"(?: (?:de |la |le )?{_CAP}){{0,3}}")
 IT_ES_TYPES = ("Via", "Viale", "Piazza", "Piazzale", "Corso", "Largo", "Vicolo", "Strada", "Contrada", "Borgo",
-               "Rotonda", "Incrocio", "Vial", "Stretto", "Canale", "Lungomare", "Salita", "Calle", "C/", "Avenida", "Avda.",
+               "Rotonda", "Incrocio", "Vial", "Stretto", "Canale", "Lungomare", "Salita", "Calle", "C/", "C.", "Avenida", "Avda.",
                "Paseo", "Plaza", "Camino", "Carretera", "Ronda", "Travesía", "Pasaje", "Pasadizo", "Vía", "Callejón",
                "Cañada", "Rambla", "Acceso", "Urbanización", "Alameda", "Glorieta", "Cuesta", "Calleja", "Rúa")
 IT_ES = re.compile(rf"(?:{'|'.join(re.escape(t) for t in IT_ES_TYPES)}) (?:(?:de|del|de la|de los|de las|di|della|"
                    rf"dei) )?{_CAP}(?: (?:de |del |di |la )?{_CAP}){{0,3}},? (?:{_NUMBER}|s/n)\b")
 SECONDARY = re.compile(r"(?:,? (?:Apt\.?|Apartment|Suite|Ste\.?|Unit|Flat|Floor|Fl\.?|Room|Rm\.?|#|Piso|Puerta|"
                        r"Appartamento|Piano|Interno|Scala|Esc\.?) ?[\w-]{1,6}\.?)+")
-_CITY = rf"{_CAP}(?:[ -](?:{_CAP}|de|del|di|sur|am|an|der|la|le|en|upon|on|im|bei|aan|den))*" \
+_CITY = rf"(?:'[st][ -])?{_CAP}(?:[ -](?:{_CAP}|de|del|di|sur|am|an|der|la|le|en|upon|on|im|bei|aan|den))*" \
         r"(?: \([A-Z]{2}\))?"
 UK_POSTCODE = r"[A-Z]{1,2}\d[A-Z\d]? ?\d[A-Z]{2}"
 _TAIL_PART = (rf"(?:\d{{5}}(?:-\d{{4}})?,? {_CITY}"  # 06690 Groß-Gerau, 56011, Gabella (PI)

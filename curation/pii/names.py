@@ -61,11 +61,12 @@ _UP = "A-Z\u00c0-\u00d6\u00d8-\u00de"
 # joined by "-" (Kroah-Hartman) or by "'" before a capital (O'Neil), so "Burke's" stops at "Burke".
 _WORD = rf"(?:[{_UP}]'[{_UP}]|[{_UP}])[a-z\u00df-\u00f6\u00f8-\u00ff][^\W\d_]*(?:-[{_UP}]?[^\W\d_]+|'[{_UP}][^\W\d_]+)*"
 PARTICLES = frozenset({"van", "von", "de", "der", "den", "da", "di", "del", "della", "du", "dos", "das", "la",
-                       "le", "ter", "ten", "zu", "bin", "ibn", "al", "el", "y"})
+                       "le", "ter", "ten", "zu", "bin", "ibn", "al", "el", "y", "en", "'t"})  # van 't Erve
 # A run of Title-case words joined by single spaces, initials and particles allowed inside. It
 # starts with a character class (no look-behind), which lets the regex engine skip text fast; what
 # comes before it is checked in Python (NOT_BEFORE).
-RUN = re.compile(rf"{_WORD}(?:(?: (?:[{_UP}]\.|{'|'.join(sorted(PARTICLES))}))* {_WORD}){{1,3}}(?![\w@`(/\\]|\.\w)")
+RUN = re.compile(rf"{_WORD}(?:(?: (?:[{_UP}]\.|{'|'.join(map(re.escape, sorted(PARTICLES)))}))* {_WORD}){{1,3}}"
+                 rf"(?![\w@`(/\\]|\.\w)")
 NOT_BEFORE = frozenset("._@/\\`$#'-") | frozenset("0123456789")
 # A single name after a greeting ("Dear Anna", "Hi Tom,") or an honorific ("Dear Ms. Okafor",
 # "Mr. Smith"); the first character is a class for the same reason.
@@ -100,7 +101,7 @@ CLOSING = re.compile(r"(?i)(?:best |kind |warm )?(?:regards|sincerely|thanks|che
 # First words that make a run a place: Santa Clara, San Jose, Mount Vernon, New Holland.
 PLACE_FIRST = frozenset({"San", "Santa", "Santo", "Saint", "Sainte", "St", "Mount", "Lake", "Fort", "Port", "New",
                          "North", "South", "East", "West", "Upper", "Lower", "Bad", "Los", "Las", "El", "Rio"})
-# Date words: "12 Sep Thu" is no person. (Not Jan, Mar, Sun: Jan Smit, Mar Ruiz, Eryk Sun.)
+# Date words: two of them ("12 Sep Thu") are no person. (Not Jan, Mar, Sun: Jan Smit, Mar Ruiz, Eryk Sun.)
 DATE_WORDS = frozenset("Feb Apr Jun Jul Aug Sep Sept Oct Nov Dec Mon Tue Tues Wed Thu Thur Thurs Fri Sat".split())
 COPYRIGHT = re.compile(r"(?i)copyright|\u00a9|\(c\)\s*(?:19|20)\d\d|SPDX-FileCopyrightText")
 
@@ -273,7 +274,7 @@ class NameFinder:
         first, last = c.words[0], c.words[-1]
         if len(c.words) == 1:
             return c.marked
-        if any(w in DATE_WORDS for w in c.words):
+        if sum(w in DATE_WORDS for w in c.words) >= 2:  # "12 Sep Thu"; one is a name: Sep Adriaense, Jun Li
             return False
         known_last = last in lex.last
         if c.marked:  # "Contact Victoria Park": a surname that is also a street or place word counts

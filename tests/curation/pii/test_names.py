@@ -54,7 +54,8 @@ def test_public_attribution_is_kept_unless_asked_and_the_switch_is_documented():
     "Flat 37, 12 Bennett Mall, East Harrietport N8 8HN", "17 Jones Light\nNorth Holly\nS6 7LJ",
     "Beckergasse 8, 63608 Zschopau", "Janin-Noack-Weg 55, 77425 Fulda", "87, rue de Barre, 29793 Samson",
     "Viale Goffredo, 19 Appartamento 0, 13031, Arborio (VC)", "Paseo de Ágata Cabo 24, 47608 Toledo",
-    "Johannastraat 96, 1283 XM Wesepe", "221B Baker Street",
+    "Johannastraat 96, 1283 XM Wesepe", "221B Baker Street", "Fleursingel 67, 9478 AA 's-Graveland",
+    "C. Chus Palmer 53, 44924 Albacete",
 ])
 def test_street_addresses_of_seven_countries(address):
     text = f"Ship to:\n{address}\nbefore Monday."
@@ -96,3 +97,11 @@ def test_deterministic_and_picklable():
     first = finder.find(texts)
     again = pickle.loads(pickle.dumps(finder))
     assert again._nlp is None and again.find(texts) == first == NameFinder().find(texts)
+
+
+def test_particles_and_date_words():
+    text = ("Maria van 't Erve and Mirthe van Hoevel en van Zwindrecht wrote on 12 Sep Thu; "
+            "Sep Adriaense and Jun Li replied.")
+    found = [text[s:e] for _, s, e in NameFinder().find([text])[0]]
+    assert found == ["Maria van 't Erve", "Mirthe van Hoevel en van Zwindrecht", "Sep", "Sep Adriaense", "Jun Li"]
+    assert NameFinder().find(["Date: Tue, 12 Sep Thu 2024"]) == [[]]
