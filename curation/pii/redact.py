@@ -47,7 +47,7 @@ import pyarrow as pa
 
 from curation.document import Document
 from curation.errors import CurationError
-from curation.pii.entities import LANGUAGE, NAME_ENTITIES, NER_ENTITIES, PATTERN_ENTITIES, PRIORITY
+from curation.pii.entities import LANGUAGE, NAME_ENTITIES, NER_ENTITIES, PATTERN_ENTITIES, remove_overlaps
 from curation.stage import CounterGroup, Dropped, Stage, StageResult
 
 DEFAULT_PLACEHOLDERS = {
@@ -67,18 +67,6 @@ DEFAULT_PLACEHOLDERS = {
 }
 MISSING_HINT = "presidio-analyzer, presidio-anonymizer, spacy and tldextract (dependencies of curation: reinstall it)"
 DOC_SEPARATOR = "\n\x00\n"  # between documents in one analysis text: a line no recognizer crosses
-
-
-def remove_overlaps(spans: list[tuple[str, int, int]]) -> list[tuple[str, int, int]]:
-    """Non-overlapping ``(entity, start, end)`` spans, deterministically: earliest start, then
-    longest, then ``PRIORITY``."""
-    rank = {e: i for i, e in enumerate(PRIORITY)}
-    ordered = sorted(set(spans), key=lambda r: (r[1], r[1] - r[2], rank.get(r[0], len(rank)), r[0]))
-    kept: list[tuple[str, int, int]] = []
-    for span in ordered:
-        if not kept or span[1] >= kept[-1][2]:
-            kept.append(span)
-    return kept
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
