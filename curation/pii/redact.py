@@ -84,6 +84,7 @@ class PIIRedactor(Stage):
     Args:
         entities: Entities to detect; default all of ``recognizers.PATTERN_ENTITIES``: e-mail,
             phone, IP, card, US SSN, IBAN, URL credentials, AWS access key, private key, API token.
+            ``names`` and ``addresses`` add PERSON and STREET_ADDRESS to them.
         operator: presidio-anonymizer operator: ``"replace"`` (typed placeholders), ``"mask"``
             (every character becomes ``mask_char``) or ``"hash"`` (salted SHA-256 hex).
         placeholders: Overrides of ``DEFAULT_PLACEHOLDERS`` (``{"EMAIL_ADDRESS": "[email]"}``).
