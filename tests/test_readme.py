@@ -1,4 +1,5 @@
-"""Every shell command in README.md, run as a user would, in order, in a fresh folder.
+"""Every shell command in README.md, run as a user would, in order, in a fresh folder; then what
+users look at, in a real browser: the run's report.html and the Prefect UI of `make serve`.
 
 The folder holds what a checkout holds (sample_data/, Makefile, pyproject.toml) and this suite's
 own .venv, so the commands read exactly as documented. The only changes are sizes, where a command
@@ -7,6 +8,9 @@ processes instead of 8), the port of `make serve` (a free one instead of 4200), 
 a dry run: this suite is what it runs), and make's set-up step (the suite's .venv is already
 installed). A command that hangs, crashes or prints a traceback fails the test, and so does a
 README command this file has no rule for.
+
+The browser is headless Chromium (Debian's ``chromium``; CI installs it) driven by Playwright with
+the system browser, since browser downloads cannot be reached; without it those two tests skip.
 """
 
 from __future__ import annotations
@@ -27,6 +31,11 @@ from pathlib import Path
 import pytest
 
 from helpers import ROOT
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+# Chromium as root in a container, with nothing that phones home (the machine has no network).
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--no-first-run", "--disable-sync"]
 
 README = (ROOT / "README.md").read_text()
 TINY = "--layers 1 --d-model 32 --heads 2 --seq-len 32 --batch-size 2 --max-steps 2"
@@ -101,12 +110,15 @@ def test_every_size_rule_applies():
 
 @pytest.fixture(scope="module")
 def ran(checkout) -> Path:
-    """Every README command, run once for this module's tests; the folder they ran in."""
-    _run_every_command(checkout)
-    return checkout
+    """Every README command, run once for this module's tests; the folder they ran in. `make serve`'s
+    server stays up until the module ends, for the browser tests of its UI."""
+    yield from _run_every_command(checkout)
 
 
-def _run_every_command(checkout: Path) -> None:
+SERVED: dict[Path, dict] = {}  # checkout -> the served run: {"url", "run_id"}
+
+
+def _run_every_command(checkout: Path):
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
     env |= {"PREFECT_SERVER_ANALYTICS_ENABLED": "false", "RAY_USAGE_STATS_ENABLED": "0", "PYTHONPATH": str(ROOT),
             "XDG_CACHE_HOME": os.environ.get("XDG_CACHE_HOME", str(Path.home() / ".cache"))}
@@ -146,6 +158,9 @@ def _run_every_command(checkout: Path) -> None:
             output = done.stdout + done.stderr
             assert done.returncode == 0, f"{command}\n{output[-3000:]}"
             assert "Traceback" not in output, f"{command}\n{output[-3000:]}"
+            if words[:3] == [".venv/bin/prefect", "deployment", "run"]:
+                SERVED[checkout] = {"url": f"http://127.0.0.1:{port}",
+                                    "run_id": re.search(r"UUID: ([0-9a-f-]{36})", done.stdout).group(1)}
             if words[0] == "make" and words[-1] == "run":  # later commands write out/ again: keep it
                 shutil.copytree(checkout / "out", checkout / "out-make-run")
                 with open(checkout / "smoke.log", "w") as log:
@@ -154,6 +169,9 @@ def _run_every_command(checkout: Path) -> None:
                          str(checkout / "out-make-run"), str(checkout / "smoke-model"), json.dumps(SMOKE)],
                         cwd=checkout, env=env, stdout=log, stderr=subprocess.STDOUT)
             ran.append(command)
+        (checkout / "timings.json").write_text(json.dumps(seconds, indent=1))
+        assert len(ran) == len(readme_commands())
+        yield checkout
     except BaseException:
         if checkout in SMOKE_RUNS:  # the module fails anyway: do not leave a training behind
             SMOKE_RUNS.pop(checkout).kill()
@@ -166,8 +184,6 @@ def _run_every_command(checkout: Path) -> None:
             except subprocess.TimeoutExpired:
                 os.killpg(serve.pid, signal.SIGKILL)
                 serve.wait()
-    (checkout / "timings.json").write_text(json.dumps(seconds, indent=1))
-    assert len(ran) == len(readme_commands())
 
 
 def test_every_readme_command_runs(ran):
@@ -281,3 +297,51 @@ def test_whole_chain_make_run_output_trains_a_model_that_learns(ran):
     samples = summary["samples"]
     assert len(samples) == 2 and all(s["tokens"] > 20 and s["distinct_2"] > 0.3 for s in samples), samples
     assert json.loads((model / "again.json").read_text())["text"] == samples[0]["text"]
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if CHROMIUM is None:
+        pytest.skip("no Chromium: apt-get install chromium (CI installs it)")
+    playwright = pytest.importorskip("playwright.sync_api")
+    with playwright.sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+def open_page(browser, url: str):
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    errors: list[str] = []
+    page.on("console", lambda m: errors.append(f"{m.text} {m.location.get('url', '')}") if m.type == "error" else None)
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(url, wait_until="networkidle")
+    return page, errors
+
+
+def test_report_renders_its_plots_and_the_runs_numbers(ran, browser, tmp_path):
+    out = ran / "out-served"
+    summary = json.loads((out / "summary.json").read_text())
+    page, errors = open_page(browser, (out / "report.html").as_uri())
+    images = page.eval_on_selector_all("img", "imgs => imgs.map(i => [i.complete, i.naturalWidth, i.naturalHeight])")
+    assert len(images) == len(list((out / "report").glob("*.png"))) >= 3  # length, quality, cluster sizes
+    assert all(done and width > 100 and height > 100 for done, width, height in images)
+    text = page.inner_text("body")
+    assert f"{summary['total_documents']:,} documents, {summary['total_tokens']:,} tokens" in text
+    for stage in summary["stages"]:
+        assert f"{stage['stage']}\t{stage['docs_in']:,}\t{stage['docs_out']:,}" in text, stage["stage"]
+    assert page.locator("table").count() >= 4  # funnel, drops, PII by entity, budget
+    page.screenshot(path=str(tmp_path / "report.png"), full_page=True)
+    assert errors == []
+
+
+def test_prefect_ui_shows_the_served_run_completed_with_its_report(ran, browser, tmp_path):
+    served = SERVED[ran]
+    page, errors = open_page(browser, f"{served['url']}/runs/flow-run/{served['run_id']}")
+    page.get_by_text("Completed").first.wait_for(timeout=30_000)
+    assert "curate" in page.inner_text("body")
+    page.get_by_text("Artifacts", exact=True).first.click()
+    page.get_by_text("curation-report").first.wait_for(timeout=30_000)
+    page.screenshot(path=str(tmp_path / "ui.png"), full_page=True)
+    # The UI's own icons it asks for and does not ship (favicon.ico, ico/undefined.svg) are not ours.
+    assert [e for e in errors if "favicon.ico" not in e and "/ico/" not in e] == []
