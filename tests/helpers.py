@@ -44,3 +44,50 @@ def kept_documents(out: Path, columns: list[str] | None = None) -> pa.Table:
     parts = [pq.read_table(out / split, columns=columns) for split in ("shards", "heldout")
              if any((out / split).glob("*.parquet"))]
     return pa.concat_tables(parts)
+
+
+def warc_record(kind: str, uri: str, payload: bytes, record_id: str | None = None, status: int = 200,
+                content_type: str = "text/html; charset=utf-8", date: str = "2026-01-02T03:04:05Z"):
+    """One WARC record built with FastWARC's own writer classes: ``response`` (an HTTP response around
+    ``payload``), ``conversion`` (WET text), or ``request``/``metadata``/``warcinfo`` as given."""
+    import uuid
+
+    from fastwarc import WarcRecordType
+    from fastwarc.warc import WarcRecord
+
+    record = WarcRecord()
+    record.init_headers(getattr(WarcRecordType, kind), (record_id or f"uuid:{uuid.uuid5(uuid.NAMESPACE_URL, kind + uri)}").encode())
+    record.headers["WARC-Date"] = date
+    if kind != "warcinfo":
+        record.headers.append("WARC-Target-URI", uri)
+    if kind == "response":
+        reason = {200: "OK", 404: "Not Found", 301: "Moved Permanently"}.get(status, "Other")
+        payload = (f"HTTP/1.1 {status} {reason}\r\nContent-Type: {content_type}\r\n"
+                   f"Content-Length: {len(payload)}\r\n\r\n").encode() + payload
+        record.headers.append("Content-Type", "application/http; msgtype=response")
+    elif kind == "conversion":
+        record.headers.append("Content-Type", "text/plain")
+    record.set_bytes_content(payload)
+    return record
+
+
+def write_warc(path: Path, records, per_record_gzip: bool | None = None) -> list[int]:
+    """Write ``records`` (FastWARC ``WarcRecord`` s) to ``path``: gzip-per-record for a ``.gz`` name
+    (FastWARC's ``GzipWriter``, one member per record, as Common Crawl's files), plain otherwise.
+    Returns each record's byte offset."""
+    from fastwarc import GzipWriter
+
+    gz = path.name.endswith(".gz") if per_record_gzip is None else per_record_gzip
+    offsets = []
+    with open(path, "wb") as fh:
+        writer = GzipWriter(fh) if gz else fh
+        for record in records:
+            if gz:
+                writer.flush()
+            offsets.append(fh.tell())
+            record.write(writer)
+            if gz:
+                writer.finish()  # ends this record's gzip member; the next write opens another
+        if gz:
+            writer.close()
+    return offsets

@@ -1,7 +1,7 @@
 """Input records into documents: validation, duplicate ids, and a quarantine row for everything else.
 
 A :class:`DocumentReader` reads each file through the input format registered for it
-(:mod:`curation.io.formats`: JSONL, Parquet, text folders) and yields bounded batches of
+(:mod:`curation.io.formats`: JSONL, Parquet, text folders, WARC/WET) and yields bounded batches of
 :class:`Document` plus the records it could not turn into one, as :class:`QuarantineRecord` with
 file, line and reason. Nothing raises on bad records and nothing is dropped without a record; only a
 missing input path is an error. A damaged stream (a truncated or corrupt archive) ends its file with
@@ -22,6 +22,8 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+import pyarrow as pa
+
 from curation.config import InputConfig
 from curation.document import Document
 from curation.io.formats import get_format
@@ -35,6 +37,9 @@ class InputFormat:
 
     name: ClassVar[str]
     suffixes: ClassVar[tuple[str, ...]]
+    # Columns every document of this format carries into the shards (a WARC page's URL), set by
+    # ``records`` through ``reader.document(..., fields)``; beside the config's ``keep_fields``.
+    attributes: ClassVar[dict[str, pa.DataType]] = {}
 
     def records(self, reader: DocumentReader, source: InputFile) -> Iterator[Document | QuarantineRecord]:
         """The file's (or range's) documents and quarantine rows, in input order. Per-record problems
@@ -91,7 +96,8 @@ class DocumentReader:
     Quarantine reasons: ``malformed_json``, ``not_an_object``, ``invalid_utf8``, ``missing_text``,
     ``null_text``, ``non_string_text``, ``empty_text``, ``too_large``, ``duplicate_id``,
     ``missing_text_column``, ``unreadable_file``, ``unsupported_encoding`` (a UTF-16/32 file),
-    ``bad_record`` (anything else one record can do wrong).
+    ``bad_record`` (anything else one record can do wrong); web archives add ``http_status``,
+    ``not_html``, ``undecodable`` and ``truncated_record`` (:mod:`curation.io.formats.warc`).
     """
 
     def __init__(self, config: InputConfig, skip: Iterable[int] = ()):
@@ -128,15 +134,16 @@ class DocumentReader:
             yield ReadBatch(docs, quarantined, name)
 
     def safe_document(self, record: dict[str, Any], name: str, line: int | None,
-                       source: InputFile) -> Document | QuarantineRecord:
+                       source: InputFile, fields: dict[str, Any] | None = None) -> Document | QuarantineRecord:
         try:
-            return self.document(record, name, line, None, source)
+            return self.document(record, name, line, None, source, fields)
         except Exception as exc:  # noqa: BLE001 - one odd record never stops a run
             return self.quarantine(name, line, None, "bad_record", f"{type(exc).__name__}: {exc}"[:500], b"")
 
     def document(self, record: dict[str, Any], name: str, line: int | None, raw_size: int | None,
-                 source: InputFile) -> Document | QuarantineRecord:
-        """Validate one parsed record; return a Document or the reason it cannot be one."""
+                 source: InputFile, fields: dict[str, Any] | None = None) -> Document | QuarantineRecord:
+        """Validate one parsed record; return a Document or the reason it cannot be one. ``fields``:
+        the format's own columns (:attr:`InputFormat.attributes`), as they are."""
         cfg = self.config
         doc_id = str_or_none(record.get(cfg.id_field))
         if doc_id is None:
@@ -174,7 +181,7 @@ class DocumentReader:
         if ordinal in self._skip:
             return bad("duplicate_id", "a document in an earlier input partition has this id; the first one is kept")
         source_value = record.get(cfg.source_field)
-        attributes = {f: _as_text(record.get(f)) for f in cfg.keep_fields}
+        attributes = {f: _as_text(record.get(f)) for f in cfg.keep_fields} | (fields or {})
         source_name = clean_text(source_value) if isinstance(source_value, str) and source_value else source.path.name
         return Document(doc_id, text, source_name, attributes)
 

@@ -21,7 +21,8 @@ from curation.document import REMOVED_BASE_FIELDS, SHARD_BASE_FIELDS, STAGING_BA
 from curation.errors import CurationError
 from curation.io import output as owned
 from curation.io.files import read_json, remove_stale_tmp, write_json, write_text
-from curation.io.readers import resolve_inputs
+from curation.io.formats import get_format
+from curation.io.readers import InputFormat, resolve_inputs
 from curation.io.storage import check_remote_owner, default_work_dir, is_url
 from curation.partition import InputPartition, partition_inputs
 from curation.registry import build_stage
@@ -74,7 +75,8 @@ class RunPlan:
 
     @functools.cached_property
     def schemas(self) -> dict[str, pa.Schema]:
-        return schemas(self.config, self.stages())
+        kinds = dict.fromkeys(f.kind for p in self.partitions for f in p.files)
+        return schemas(self.config, self.stages(), [get_format(k) for k in kinds])
 
     def marker(self, step: str, index: int | None = None) -> Path:
         return self.output / "markers" / (f"{step}.json" if index is None else f"{step}-{index:05d}.json")
@@ -83,14 +85,15 @@ class RunPlan:
         return self.output / "work" / stage
 
 
-def schemas(config: PipelineConfig, stages: list[Stage]) -> dict[str, pa.Schema]:
-    """The Arrow schemas of staging files, shards and removed/ rows for this chain.
+def schemas(config: PipelineConfig, stages: list[Stage], formats: Sequence[InputFormat] = ()
+            ) -> dict[str, pa.Schema]:
+    """The Arrow schemas of staging files, shards and removed/ rows for this chain, reading ``formats``.
 
     Raises:
-        CurationError: two stages declare one column with different types, or a stage column
-            clashes with a built-in one.
+        CurationError: two stages (or a stage and an input format) declare one column with different
+            types, or a stage column clashes with a built-in one.
     """
-    attributes = {f: pa.string() for f in config.input.keep_fields} | _union_columns(stages, "attributes")
+    attributes = {f: pa.string() for f in config.input.keep_fields} | _union_columns([*formats, *stages], "attributes")
     return {"staging": _schema(STAGING_BASE_FIELDS, attributes),
             "shard": _schema(SHARD_BASE_FIELDS, attributes),
             "removed": _schema(REMOVED_BASE_FIELDS, _union_columns(stages, "removed_columns"))}
@@ -208,11 +211,12 @@ def _schema(base: list[tuple[str, pa.DataType]], extra: dict[str, pa.DataType]) 
     return pa.schema(base + sorted(extra.items()))
 
 
-def _union_columns(stages: list[Stage], attr: str) -> dict[str, pa.DataType]:
-    merged: dict[str, pa.DataType] = {}
-    for stage in stages:
-        for name, dtype in getattr(stage, attr).items():
-            if name in merged and merged[name] != dtype:
-                raise CurationError(f"column {name!r} declared as {merged[name]} and {dtype} by different stages")
-            merged[name] = dtype
-    return merged
+def _union_columns(owners: Sequence[Stage | InputFormat], attr: str) -> dict[str, pa.DataType]:
+    merged: dict[str, tuple[pa.DataType, str]] = {}
+    for owner in owners:
+        for name, dtype in getattr(owner, attr).items():
+            if name in merged and merged[name][0] != dtype:
+                raise CurationError(f"column {name!r} declared as {merged[name][0]} by {merged[name][1]} and as "
+                                    f"{dtype} by {owner.name}")
+            merged.setdefault(name, (dtype, owner.name))
+    return {name: dtype for name, (dtype, _) in merged.items()}

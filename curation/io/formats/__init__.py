@@ -31,6 +31,8 @@ FORMATS: dict[str, str] = {
     "jsonl": "curation.io.formats.jsonl:JsonlFormat",
     "parquet": "curation.io.formats.parquet:ParquetFormat",
     "text": "curation.io.formats.text:TextFormat",
+    "warc": "curation.io.formats.warc:WarcFormat",
+    "wet": "curation.io.formats.warc:WetFormat",
 }
 
 
