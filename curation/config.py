@@ -165,16 +165,17 @@ class OutputConfig(StrictModel):
 # text with code and tables included) and removes >= 95% of junk on sample_data
 # (bench/quality_calibration.py); the others are the papers' rule sets at the papers' thresholds,
 # for users who want them.
+DEFAULT_QUALITY: list[dict[str, Any]] = [
+    # Gopher's 50-word floor; no 100,000-word ceiling: on real documentation it only removed
+    # long changelogs and NEWS files (7% of the bench corpus's text), and the reader already
+    # quarantines documents over input.max_document_bytes.
+    {"name": "heuristics", "params": {"min_words": 50}},
+    {"name": "language", "params": {"languages": ["en"], "min_score": 0.5}},
+    {"name": "quality_classifier"},
+    {"name": "quality_threshold", "params": {"min_score": 0.5}},
+]
 QUALITY_PRESETS: dict[str, list[dict[str, Any]]] = {
-    "default": [
-        # Gopher's 50-word floor; no 100,000-word ceiling: on real documentation it only removed
-        # long changelogs and NEWS files (7% of the bench corpus's text), and the reader already
-        # quarantines documents over input.max_document_bytes.
-        {"name": "heuristics", "params": {"min_words": 50}},
-        {"name": "language", "params": {"languages": ["en"], "min_score": 0.5}},
-        {"name": "quality_classifier"},
-        {"name": "quality_threshold", "params": {"min_score": 0.5}},
-    ],
+    "default": DEFAULT_QUALITY,
     "gopher": [{"name": "gopher_quality"}, {"name": "gopher_repetition"}],
     "c4": [{"name": "c4"}],
     # The FineWeb-style chain that DataTrove runs: Gopher repetition + quality, C4 (without its
@@ -186,6 +187,10 @@ QUALITY_PRESETS: dict[str, list[dict[str, Any]]] = {
         {"name": "fineweb_quality"},
     ],
     "minimal": [{"name": "length"}],
+    # Crawl data (WARC pages): main text out of the HTML, the URL blocklists (RefinedWeb's first
+    # filter; after extraction so a dropped page's removed/ row holds text, not markup), then the
+    # default chain, its thresholds checked on extracted web pages (bench/README.md, issue 20).
+    "web": [{"name": "extract"}, {"name": "url_filter"}, *DEFAULT_QUALITY],
 }
 # Every preset ends with the corpus-level stages. Decontamination and dedup come after the filters,
 # so they see only documents that passed them (dedup keeps the highest-scoring member of each

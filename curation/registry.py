@@ -27,6 +27,8 @@ from curation.errors import CurationError
 from curation.stage import Stage
 
 BUILTIN: dict[str, str] = {
+    "extract_v1": "curation.web.extract:Extract",
+    "url_filter_v1": "curation.web.urls:URLFilter",
     "length_v1": "curation.quality.length:LengthFilter",
     "heuristics_v1": "curation.quality.heuristics:Heuristics",
     "gopher_quality_v1": "curation.quality.gopher:GopherQuality",

@@ -37,11 +37,10 @@ def normalized(text: str) -> str:
 
 @pytest.mark.parametrize("preset", list(QUALITY_PRESETS))
 def test_every_preset_ships_no_pii_and_no_exact_duplicate(tmp_path, preset):
-    config = small_config(preset=preset)
-    if preset == "default":
-        from classifiers.default import fill_default_model
+    from classifiers.default import fill_default_model
 
-        fill_default_model(config)
+    config = small_config(preset=preset)
+    fill_default_model(config)  # the presets with the quality classifier: default, web
     assert [s.name for s in config.stages][-3:] == ["decontaminate", "dedup", "pii"]
     result = run([str(SAMPLE)], tmp_path / preset, config, progress=False)
     texts = pq.read_table(tmp_path / preset / "shards", columns=["text"]).column("text").to_pylist()
@@ -81,7 +80,7 @@ def test_bad_preset_message_says_what_is_wrong():
     with pytest.raises(CurationError) as info:
         load_config(None, {"preset": "finweb"})
     assert str(info.value) == ("invalid config: unknown preset 'finweb'; presets: "
-                               "default, gopher, c4, fineweb, minimal")
+                               "default, gopher, c4, fineweb, minimal, web")
 
 
 def test_curate_stages_lists_parameters_defaults_and_sources(capsys):

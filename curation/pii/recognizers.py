@@ -69,6 +69,7 @@ with _without("transformers", "torch"):
     from presidio_analyzer.recognizer_registry import RecognizerRegistry
 
 from curation.pii.entities import LANGUAGE, NER_ENTITIES, PATTERN_ENTITIES
+from curation.web.urls import offline_tldextract
 
 SCORE = 1.0  # every recognizer here decides; there is no "weak" result to threshold later
 
@@ -144,14 +145,6 @@ class RegexRecognizer(LocalRecognizer):
 # RFC 2606 / RFC 6761 reserved names, plus "example" under any suffix (example.de, example.co.uk):
 # documentation placeholders, not anyone's address.
 RESERVED_TLDS = frozenset({"example", "test", "invalid", "localhost", "local"})
-
-
-@lru_cache(maxsize=1)
-def offline_tldextract() -> Any:
-    """tldextract pinned to the public-suffix snapshot bundled in the wheel: no HTTP, no disk cache."""
-    import tldextract
-
-    return tldextract.TLDExtract(cache_dir=None, suffix_list_urls=(), fallback_to_snapshot=True)
 
 
 @lru_cache(maxsize=65536)
