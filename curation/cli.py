@@ -19,8 +19,9 @@ from curation.training.cli import (add_model_parsers, add_train_parser, run_eval
 
 EXAMPLES = """\
 examples:
-  curate run --input sample_data/ --output out/
+  curate run --input sample_data/corpus.jsonl.gz --output out/
   curate run --input 'data/*.jsonl.zst' --output out/ --config curate.yaml
+  curate run --input 'crawl/*.warc.gz' --output out/ --config web.yaml   (web.yaml: preset: web)
   curate run --input docs.parquet --output out/ --text-field content --id-field doc_id
 
 Outputs in DIR: shards/*.parquet (id, text, source, token_count, ...), manifest.json,

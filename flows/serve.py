@@ -2,7 +2,7 @@
 
     python -m flows.serve --start-server            # server on 127.0.0.1:4200 (SQLite) + deployment
     prefect deployment run curate/main --watch \\
-        --params '{"input": ["sample_data/"], "output": "out/"}'
+        --params '{"input": ["sample_data/corpus.jsonl.gz"], "output": "out/"}'
 
 With ``--start-server`` every process started here gets ``PREFECT_API_URL`` of that server
 (analytics off); otherwise the configured ``PREFECT_API_URL`` is used. ``--runner ray

@@ -196,6 +196,14 @@ def test_every_readme_command_runs(ran):
     assert fingerprint(checkout / "out-ray") == library
     assert fingerprint(checkout / "out-served") == library
     assert (checkout / "export" / "nanogpt" / "val.bin").stat().st_size > 0
+    # The crawl: WARC pages in, their main text and URLs out, the bad records quarantined.
+    import pyarrow.parquet as pq
+
+    web = pq.read_table(checkout / "out-web" / "shards")
+    assert web.num_rows >= 70 and {"url", "warc_date", "http_status", "extracted_ratio"} <= set(web.column_names)
+    assert all(u.startswith(("https://docs.python.org/", "https://www.postgresql.org/")) for u in web["url"].to_pylist())
+    assert not any("<div" in t or "Quick search" in t for t in web["text"].to_pylist())
+    assert sorted(pq.read_table(checkout / "out-web" / "quarantine")["reason"].to_pylist()) == ["http_status", "not_html"]
     for run in ("tiny", "budget", "gpt", "flow/model"):
         assert (checkout / "runs" / run / "train_summary.json").is_file(), run
 
