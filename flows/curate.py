@@ -175,6 +175,10 @@ def runner(kind: str = "process", address: str | None = None, workers: int | Non
         if address is None:
             # A local Ray: as many CPUs as asked, and no dashboard (nothing to reach it here).
             init_kwargs |= {"num_cpus": workers or os.cpu_count(), "include_dashboard": False}
+        elif address.split("://")[-1].rsplit(":", 1)[0] in ("127.0.0.1", "localhost"):
+            # A cluster on this machine's loopback: the driver is a loopback node too (Ray would
+            # otherwise register it at the machine's private address, where no raylet listens).
+            init_kwargs |= {"_node_ip_address": "127.0.0.1"}
         return RayTaskRunner(address=address, init_kwargs=init_kwargs)
     raise ValueError(f"unknown runner {kind!r}: process or ray")
 

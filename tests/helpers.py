@@ -91,3 +91,13 @@ def write_warc(path: Path, records, per_record_gzip: bool | None = None) -> list
         if gz:
             writer.close()
     return offsets
+
+
+def sample_slice(path: Path, documents: int) -> Path:
+    """The first ``documents`` records of the sample corpus as a JSONL file at ``path``: for tests
+    whose point is not the corpus's size (a command's output, a runner's bytes)."""
+    import gzip
+
+    with gzip.open(SAMPLE, "rt") as fh:
+        path.write_text("".join(fh.readline() for _ in range(documents)))
+    return path

@@ -42,6 +42,7 @@ def test_every_preset_ships_no_pii_and_no_exact_duplicate(tmp_path, preset):
     config = small_config(preset=preset)
     fill_default_model(config)  # the presets with the quality classifier: default, web
     assert [s.name for s in config.stages][-3:] == ["decontaminate", "dedup", "pii"]
+    # web on plain JSONL: extract passes text through (tests/test_readme.py runs it on a crawl)
     result = run([str(SAMPLE)], tmp_path / preset, config, progress=False)
     texts = pq.read_table(tmp_path / preset / "shards", columns=["text"]).column("text").to_pylist()
     values = injected_pii()

@@ -7,7 +7,7 @@ import os
 import subprocess
 import sys
 
-from helpers import MESSY, ROOT, SAMPLE
+from helpers import MESSY, ROOT, SAMPLE, sample_slice
 
 CURATE = [sys.executable, "-m", "flows.cli"]  # what the installed `curate` runs
 
@@ -42,7 +42,8 @@ def test_run_prints_summary_and_writes_outputs(tmp_path):
     cfg = tmp_path / "c.toml"
     cfg.write_text("[tokenizer]\nvocab_size = 2000\n")
     out = tmp_path / "out"
-    result = curate("run", "--input", str(SAMPLE), str(MESSY), "--output", str(out), "--config", str(cfg))
+    data = sample_slice(tmp_path / "slice.jsonl", 800)  # the default chain on a fifth of the sample: make run has it all
+    result = curate("run", "--input", str(data), str(MESSY), "--output", str(out), "--config", str(cfg))
     assert result.returncode == 0, result.stderr
     assert "stage" in result.stdout and "quarantined (bad input)" in result.stdout
     manifest = json.loads((out / "manifest.json").read_text())

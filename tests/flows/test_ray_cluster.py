@@ -1,0 +1,75 @@
+"""Scale-out for real: the flow on a multi-node Ray cluster writes the local run's bytes.
+
+`ray.cluster_utils.Cluster` starts a head (no CPUs: it schedules nothing) and two worker nodes on
+this machine, each with its own CPU, custom resource and temp folder, all on 127.0.0.1; the output
+is a folder every node sees, as a shared file system would be on a real cluster. `curate run
+--runner ray --ray-address` drives the flow on it, and the tasks must have run on both workers.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from helpers import MESSY, ROOT, SAMPLE
+
+ray = pytest.importorskip("ray")
+pytest.importorskip("prefect_ray")
+
+
+def fingerprint(out: Path) -> dict[str, str]:
+    files = [out / "manifest.json"] + sorted((out / "shards").glob("*.parquet")) + sorted((out / "removed").glob("*"))
+    return {f.relative_to(out).as_posix(): hashlib.sha256(f.read_bytes()).hexdigest() for f in files}
+
+
+def curate(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "flows.cli", "run", *args], cwd=ROOT, env=env, capture_output=True,
+                          text=True, timeout=600)
+
+
+def test_the_flow_on_a_two_node_cluster_writes_the_local_runs_bytes(tmp_path):
+    from ray.cluster_utils import Cluster
+
+    data = tmp_path / "slice.jsonl"
+    with __import__("gzip").open(SAMPLE, "rt") as fh:
+        data.write_text("".join(fh.readline() for _ in range(1200)))
+    config = tmp_path / "c.yaml"
+    config.write_text("preset: minimal\ninput: {partition_bytes: 400000}\ntokenizer: {vocab_size: 2000}\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "RAY_"))}
+    env |= {"PREFECT_SERVER_ANALYTICS_ENABLED": "false", "RAY_USAGE_STATS_ENABLED": "0", "PYTHONPATH": str(ROOT),
+            # Ray rewrites a 127.0.0.1 address to the machine's network address unless told this is
+            # no multi-machine cluster; the test's traffic stays on loopback.
+            "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}
+    common = ["--input", str(data), str(MESSY), "--config", str(config)]
+    local = curate(*common, "--output", str(tmp_path / "local"), "--runner", "library", env=env)
+    assert local.returncode == 0, local.stderr[-3000:]
+
+    # Ray's sockets live in its temp folder, and a Unix socket path has at most 107 bytes: short ones.
+    temp = Path(tempfile.mkdtemp(prefix="ray", dir="/tmp"))
+    cluster = Cluster(initialize_head=True, head_node_args={
+        "num_cpus": 0, "node_ip_address": "127.0.0.1", "include_dashboard": False, "temp_dir": str(temp / "h")})
+    try:
+        nodes = [cluster.add_node(num_cpus=1, node_ip_address="127.0.0.1", resources={f"worker_{i}": 1},
+                                  temp_dir=str(temp / f"w{i}")) for i in range(2)]
+        cluster.wait_for_nodes()
+        done = curate(*common, "--output", str(tmp_path / "cluster"), "--runner", "ray", "--ray-address",
+                      cluster.address, env=env)
+        assert done.returncode == 0, done.stderr[-3000:]
+        # Each worker node ran the flow's tasks: its workers log every task's name in its own folder.
+        for node in nodes:
+            logs = "".join(f.read_text() for f in (Path(node.get_session_dir_path()) / "logs").glob("worker-*.out"))
+            assert ":task_name:filter-partition" in logs and ":task_name:late-partition" in logs, node.unique_id
+    finally:
+        cluster.shutdown()
+        shutil.rmtree(temp, ignore_errors=True)
+    summary = json.loads((tmp_path / "cluster" / "summary.json").read_text())
+    assert summary["partitions"] >= 4
+    assert fingerprint(tmp_path / "cluster") == fingerprint(tmp_path / "local")
