@@ -12,6 +12,8 @@ Contenders, each a fresh subprocess started from this script, alternated round b
                quality model comes from the user cache (trained once per machine from sample_data/).
                ANCHORS.md compares this one to the DataTrove chain.
   ours_train   the same, training the BPE tokenizer on the curated text (no --tokenizer).
+  ours_library, ours_ray   ours_given with `--runner library` (no Prefect) or `--runner ray` (a local Ray
+               through prefect-ray): the runners of issue 17, side by side with the default (Prefect).
   datatrove    bench/e2e/datatrove_chain.py in bench/.venv-datatrove: JsonlReader -> GopherRepetition ->
                GopherQuality -> C4Quality (terminal-punctuation rule off) -> FineWebQuality -> MinHash
                signatures / buckets / cluster / filter (5-grams, 14 x 8) -> PIIFormatter -> TokensCounter
@@ -46,7 +48,8 @@ from common import (CURATE, DATATROVE_PYTHON, RESULTS, ROOT, TOKENIZER, WORKERS,
 
 HERE = Path(__file__).resolve().parent
 DATATROVE_SCRIPT = HERE / "datatrove_chain.py"
-CONTENDERS = ("ours_given", "datatrove", "ours_train")
+CONTENDERS = ("ours_given", "datatrove", "ours_train", "ours_library", "ours_ray")
+RUNNER_ARGS = {"ours_library": ["--runner", "library"], "ours_ray": ["--runner", "ray"]}  # issue 17
 GOAL_X_DATATROVE = 5.0      # issue 9
 ANCHOR_X_GIVEN = 20.0       # ANCHORS.md: given tokenizer vs the DataTrove chain
 ANCHOR_X_TRAIN = 10.0       # ANCHORS.md: including tokenizer training
@@ -58,9 +61,9 @@ def run_ours(name: str, inp: dict[str, Any], work: Path, extra: list[str]) -> di
     shutil.rmtree(out, ignore_errors=True)  # the default classifier is cached per output folder: start clean
     cmd = [str(CURATE), "run", "--input", inp["jsonl"], "--output", str(out), "--workers", str(WORKERS),
            "--no-progress"]
-    if name == "ours_given":
+    if name != "ours_train":
         cmd += ["--tokenizer", str(TOKENIZER)]
-    cmd += extra
+    cmd += RUNNER_ARGS.get(name, []) + extra
     measured = run_measured(cmd, work / f"{name}.log")
     measured.pop("output")
     return {**measured, **curate_outcome(out), "command": cmd, "output_dir": str(out)}
@@ -118,6 +121,8 @@ def main() -> None:
     runners = {
         "ours_given": lambda: run_ours("ours_given", inp, work, args.curate_args.split()),
         "ours_train": lambda: run_ours("ours_train", inp, work, args.curate_args.split()),
+        "ours_library": lambda: run_ours("ours_library", inp, work, args.curate_args.split()),
+        "ours_ray": lambda: run_ours("ours_ray", inp, work, args.curate_args.split()),
         "datatrove": lambda: run_datatrove(inp, work, args.datatrove_args.split()),
     }
     runs: dict[str, list[dict[str, Any]]] = {}
@@ -158,7 +163,7 @@ def main() -> None:
         print(f"  floor: HF encode_batch of the {floor['documents']:,} kept texts: {floor['seconds']:.2f} s "
               f"(tokens {'equal' if floor['tokens_equal_manifest'] else 'DIFFER from'} the manifest)", flush=True)
     if not args.keep_output:
-        for name in ("ours_given", "ours_train"):
+        for name in ("ours_given", "ours_train", "ours_library", "ours_ray"):
             shutil.rmtree(work / f"out-{name}", ignore_errors=True)
 
     goals = {}
@@ -193,6 +198,8 @@ def main() -> None:
 LABELS = {
     "ours_given": "**`curate run`**, given tokenizer",
     "ours_train": "**`curate run`**, tokenizer trained",
+    "ours_library": "`curate run --runner library`, given tokenizer",
+    "ours_ray": "`curate run --runner ray` (local Ray), given tokenizer",
     "datatrove": "DataTrove 0.10.1 chain",
 }
 
@@ -218,8 +225,8 @@ def report(result: dict[str, Any], best: dict[str, dict[str, Any]]) -> None:
               f", in memory | {floor['seconds']:.1f} | {', '.join(f'{s:.1f}' for s in floor['all_seconds'])} | | "
               f"{floor['mb_per_s']:.2f} | | | | | {floor['tokens']:,} | | 1.00 |")
     print("\n\\* kept MB: ours, UTF-8 bytes of the shards' text; DataTrove, characters counted by its writer")
-    for name in ("ours_given", "ours_train"):
-        if name in best:
+    for name in ("ours_given", "ours_train", "ours_library", "ours_ray"):
+        if name in best:  # stage seconds are worker-seconds, summed over the partitions
             b = best[name]
             stages = ", ".join(f"{s['stage']} {s['seconds']:.1f}" for s in b["stages"])
             print(f"\n{name}: pipeline {b['pipeline_seconds']} s of {b['wall_seconds']} s wall; stages (s): {stages}; "
