@@ -101,3 +101,26 @@ def sample_slice(path: Path, documents: int) -> Path:
     with gzip.open(SAMPLE, "rt") as fh:
         path.write_text("".join(fh.readline() for _ in range(documents)))
     return path
+
+
+def fingerprint(out: Path) -> dict[str, str]:
+    """sha256 of what a run's output promises to be the same across runners and reruns: the
+    manifest, the shards and removed/."""
+    import hashlib
+
+    files = [out / "manifest.json"] + sorted((out / "shards").glob("*.parquet")) + sorted((out / "removed").glob("*"))
+    return {f.relative_to(out).as_posix(): hashlib.sha256(f.read_bytes()).hexdigest() for f in files}
+
+
+def read_inputs(paths, **config):
+    """Every input path read by one DocumentReader: its documents, its quarantine rows, and the reader."""
+    from curation.config import InputConfig
+    from curation.io.readers import DocumentReader, resolve_inputs
+
+    reader = DocumentReader(InputConfig(**config))
+    docs, bad = [], []
+    for f in resolve_inputs([str(p) for p in paths]):
+        for batch in reader.read(f):
+            docs += batch.docs
+            bad += batch.quarantined
+    return docs, bad, reader

@@ -15,7 +15,6 @@ the system browser, since browser downloads cannot be reached; without it those 
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
@@ -30,7 +29,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import ROOT
+from helpers import ROOT, fingerprint
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 # Chromium as root in a container, with nothing that phones home (the machine has no network).
@@ -206,11 +205,6 @@ def test_every_readme_command_runs(ran):
     assert sorted(pq.read_table(checkout / "out-web" / "quarantine")["reason"].to_pylist()) == ["http_status", "not_html"]
     for run in ("tiny", "budget", "gpt", "flow/model"):
         assert (checkout / "runs" / run / "train_summary.json").is_file(), run
-
-
-def fingerprint(out: Path) -> dict[str, str]:
-    files = [out / "manifest.json"] + sorted((out / "shards").glob("*.parquet")) + sorted((out / "removed").glob("*"))
-    return {f.relative_to(out).as_posix(): hashlib.sha256(f.read_bytes()).hexdigest() for f in files}
 
 
 def _wait_for_deployment(checkout: Path, env: dict[str, str], port: int, serve: subprocess.Popen) -> None:

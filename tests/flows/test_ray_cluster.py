@@ -8,7 +8,6 @@ is a folder every node sees, as a shared file system would be on a real cluster.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -19,15 +18,10 @@ from pathlib import Path
 
 import pytest
 
-from helpers import MESSY, ROOT, SAMPLE
+from helpers import MESSY, ROOT, SAMPLE, fingerprint
 
 ray = pytest.importorskip("ray")
 pytest.importorskip("prefect_ray")
-
-
-def fingerprint(out: Path) -> dict[str, str]:
-    files = [out / "manifest.json"] + sorted((out / "shards").glob("*.parquet")) + sorted((out / "removed").glob("*"))
-    return {f.relative_to(out).as_posix(): hashlib.sha256(f.read_bytes()).hexdigest() for f in files}
 
 
 def curate(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:

@@ -16,18 +16,13 @@ from curation.config import InputConfig
 from curation.errors import CurationError
 from curation.io.readers import DocumentReader, resolve_inputs
 
-from helpers import MESSY
+from helpers import MESSY, read_inputs
 
 TEXT = "A document with enough words to be a document in a test about readers."
 
 
 def read_all(paths, **config):
-    reader = DocumentReader(InputConfig(**config))
-    docs, bad = [], []
-    for f in resolve_inputs([str(p) for p in paths]):
-        for batch in reader.read(f):
-            docs += batch.docs
-            bad += batch.quarantined
+    docs, bad, _ = read_inputs(paths, **config)
     return docs, bad
 
 

@@ -14,7 +14,7 @@ import pytest
 from curation.config import InputConfig
 from curation.io.readers import DocumentReader, resolve_inputs
 from curation.partition import partition_inputs
-from helpers import ROOT, warc_record, write_warc
+from helpers import ROOT, read_inputs, warc_record, write_warc
 
 CC = ROOT / "tests" / "data" / "commoncrawl"
 CC_WARC = CC / "CC-MAIN-20140820021334-00006-ip-10-180-136-8.ec2.internal.warc"
@@ -22,12 +22,7 @@ PAGE = "<html><head><title>T</title></head><body><nav>Home | About</nav><p>{}</p
 
 
 def read_all(paths, **config):
-    reader = DocumentReader(InputConfig(**config))
-    docs, bad = [], []
-    for f in resolve_inputs([str(p) for p in paths]):
-        for batch in reader.read(f):
-            docs += batch.docs
-            bad += batch.quarantined
+    docs, bad, reader = read_inputs(paths, **config)
     return docs, bad, reader.counters
 
 

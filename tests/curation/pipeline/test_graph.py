@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import importlib
 import importlib.util
 import json
@@ -19,7 +18,7 @@ from curation.config import PipelineConfig
 from curation.pipeline import LocalRunner, build_graph, execute, locked, plan_run, run
 from curation.pipeline.graph import render_readme
 from curation.pipeline.plan import RunPlan
-from helpers import MESSY, ROOT, SAMPLE, sample_slice, small_config
+from helpers import MESSY, ROOT, SAMPLE, fingerprint, sample_slice, small_config
 
 PAGE = ROOT / "curation" / "pipeline" / "README.md"
 
@@ -49,11 +48,6 @@ def test_corpus_level_stages_must_stand_together():
                                       {"quality_threshold": {"keep_top_fraction": 0.8}}, "dedup", "pii"]))
     with pytest.raises(CurationError, match="must stand together in the chain; move length"):
         check_config(small_config(stages=[{"quality_threshold": {"keep_top_fraction": 0.8}}, "length", "dedup"]))
-
-
-def fingerprint(out: Path) -> dict[str, str]:
-    files = [out / "manifest.json"] + sorted((out / "shards").glob("*.parquet")) + sorted((out / "removed").glob("*"))
-    return {f.relative_to(out).as_posix(): hashlib.sha256(f.read_bytes()).hexdigest() for f in files}
 
 
 def test_the_pages_examples_are_one_file_each_and_run(tmp_path, monkeypatch):
