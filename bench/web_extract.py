@@ -68,7 +68,8 @@ def ours(limit: int | None, method: str) -> tuple[float, dict[str, str], Counter
             counters.update(result.counters)
             texts.update((d.id, d.text) for d in result.kept)
             texts.update((d.doc.id, "") for d in result.dropped)
-    stage._sandbox.close() if stage._sandbox else None
+    if stage._sandbox is not None:
+        stage._sandbox.close()
     counters.update(reader.counters)
     return time.perf_counter() - started, texts, counters
 
@@ -89,7 +90,7 @@ def datatrove(limit: int | None) -> tuple[dict, dict[str, str]]:
     return report, texts
 
 
-def compare(a: dict[str, str], b: dict[str, str], urls: dict[str, str]) -> dict:
+def compare(a: dict[str, str], b: dict[str, str]) -> dict:
     """Bag-of-words agreement of two extractions of the same pages (``a``'s words found in ``b``)."""
     shared = sorted(set(a) & set(b))
     kept_by_b, kept_by_a = [], []
@@ -155,7 +156,7 @@ def main() -> None:
         print(json.dumps(report), flush=True)
         ours_rate = results["contenders"]["ours (resiliparse)"]["pages_per_s"]
         results["speedup_vs_datatrove"] = round(ours_rate / report["pages_per_s"], 1)
-        results["ours_vs_datatrove_text"] = compare(texts["ours"], texts["datatrove"], urls)
+        results["ours_vs_datatrove_text"] = compare(texts["ours"], texts["datatrove"])
     results["boilerplate_left"] = {name: boilerplate(t, urls) for name, t in texts.items()}
     RESULTS.parent.mkdir(exist_ok=True)
     RESULTS.write_text(json.dumps(results, indent=1) + "\n")

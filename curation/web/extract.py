@@ -25,9 +25,9 @@ from typing import Any, Literal
 import pyarrow as pa
 
 from curation.document import Document
+from curation.io.formats.warc import HTML_TYPES
 from curation.stage import CounterGroup, Dropped, Stage, StageResult
 
-HTML_TYPES = ("text/html", "application/xhtml+xml")
 # Navigation Resiliparse's main-content rules keep: DocBook's page headers and footers ("Prev Up Home
 # Next": PostgreSQL's and every DocBook-built manual's), breadcrumbs, ARIA navigation landmarks. On
 # bench/web_extract.py's PostgreSQL pages they took the navigation left in from 100 % to 0 %, at no

@@ -9,9 +9,9 @@ A WARC page becomes a document only if it can be text: HTTP 200, an HTML content
 that decode (the HTTP header's charset, else the page's ``<meta charset>`` or uchardet's guess
 through Resiliparse, else UTF-8 and Windows-1252). Everything else is a quarantine row with the
 reason (``http_status``, ``not_html``, ``undecodable``, ``truncated_record``, ``too_large``);
-records that are not pages at all (``warcinfo``, ``request``, ``metadata``, ``revisit``) are counted,
-not quarantined. The ``line`` of a quarantine row is the record's byte offset in the (compressed)
-file: ``dd``/``zcat`` find it again.
+records that are not pages at all (``warcinfo``, ``request``, ``metadata``, ``revisit``) are counted
+in the reader's ``warc_skipped/<type>`` counters, not quarantined. The ``line`` of a quarantine row
+is the record's byte offset in the (compressed) file: ``dd``/``zcat`` find it again.
 
 Large files split at record boundaries (found in one pass over the file, as compressed JSONL's
 lines are), so workers each seek straight to their records. A damaged gzip member ends the file's
@@ -143,20 +143,27 @@ def decode_html(body: bytes, declared: str | None) -> tuple[str | None, str]:
     a page labelled ISO-8859-1 is read as Windows-1252), all through Resiliparse."""
     from resiliparse.parse.encoding import bytes_to_str, detect_encoding, map_encoding_to_html5
 
-    declared = map_encoding_to_html5(declared, fallback_utf8=False) if declared else None
-    candidates = [c for c in (declared, detect_encoding(body, from_html_meta=True), "utf-8", "cp1252") if c]
-    for encoding in dict.fromkeys(c.lower() for c in candidates):
+    def candidates() -> Iterator[str]:  # uchardet runs only when the server's charset does not read it
+        if declared and (mapped := map_encoding_to_html5(declared, fallback_utf8=False)):
+            yield mapped
+        yield detect_encoding(body, from_html_meta=True) or "utf-8"
+        yield from ("utf-8", "cp1252")
+
+    tried: list[str] = []
+    for encoding in candidates():
+        encoding = encoding.lower()
+        if encoding in tried:
+            continue
+        tried.append(encoding)
         try:
             text = body.decode(encoding)
         except (LookupError, UnicodeDecodeError):
             continue
-        if text.startswith("\ufeff"):
-            text = text[1:]
-        return text, encoding
+        return (text[1:] if text.startswith("\ufeff") else text), encoding
     try:  # Resiliparse's last resort: double decoding with replacement, which never fails
-        return bytes_to_str(body, candidates[0], errors="replace"), f"{candidates[0]} (with replacements)"
+        return bytes_to_str(body, tried[0], errors="replace"), f"{tried[0]} (with replacements)"
     except (LookupError, UnicodeError) as exc:
-        return None, f"no encoding reads it ({', '.join(candidates)}): {exc}"
+        return None, f"no encoding reads it ({', '.join(tried)}): {exc}"
 
 
 def split_records(source: InputFile, target_bytes: int) -> list[tuple[InputFile, int]]:
