@@ -3,32 +3,29 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import functools
 import os
 import socket
 import sys
 from typing import Any
 
-from classifiers.cli import TRAIN_CLASSIFIER
-from classifiers.default import fill_default_model
-from curation import cli
 from curation.errors import CurationError
+from flows.embedded import PrefectApi, prefect_api
 
 
-def run_flow(args: argparse.Namespace, config: Any, progress: bool, notes: list[str]) -> str:
+def run_flow(args: argparse.Namespace, config: Any, progress: bool, notes: list[str],
+             api: PrefectApi | None = None) -> str:
     """``curate run`` through the flow ``curate`` (process pool or Ray), against ``PREFECT_API_URL``
-    or one temporary server for every process of the run. The CLI has checked the config, inputs
-    and output before this starts anything."""
+    or one temporary server for every process of the run (``api``: one :func:`main` started while
+    the CLI checked the config, inputs and output)."""
     if args.runner == "ray" and args.ray_address:
         check_reachable(args.ray_address)
-    # Task-state lines for every partition would drown the run's summary, and this command prints
-    # its own one-line errors; set PREFECT_LOGGING_LEVEL to see Prefect's logs.
-    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "CRITICAL")
-    from flows.embedded import prefect_api
-
-    with prefect_api():
+    with contextlib.nullcontext(api) if api is not None else prefect_api(wait=False) as api:
         from flows.curate import curate, runner
 
         task_runner = runner(args.runner, args.ray_address, args.workers)
+        api.wait()
         try:
             done = curate.with_options(task_runner=task_runner)(
                 input=list(args.input), output=args.output, config=config, fresh=args.fresh,
@@ -67,7 +64,28 @@ def _is_connection_error(exc: BaseException) -> bool:
 
 
 def main(argv: list[str] | None = None) -> int:
-    return cli.main(argv, flow_runner=run_flow, default_model=fill_default_model, commands=(TRAIN_CLASSIFIER,))
+    # Task-state lines for every partition would drown the run's summary, and this command prints
+    # its own one-line errors; set PREFECT_LOGGING_LEVEL to see Prefect's logs.
+    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "CRITICAL")
+    argv = sys.argv[1:] if argv is None else list(argv)
+    # A flow run needs its temporary server (~2-3 s to boot): start it before the CLI's own imports
+    # and checks, which then cost nothing; a run the checks refuse stops it unused.
+    with prefect_api(wait=False) if runs_flow(argv) else contextlib.nullcontext() as api:
+        from classifiers.cli import TRAIN_CLASSIFIER
+        from classifiers.default import fill_default_model
+        from curation import cli
+
+        return cli.main(argv, flow_runner=functools.partial(run_flow, api=api), default_model=fill_default_model,
+                        commands=(TRAIN_CLASSIFIER,))
+
+
+def runs_flow(argv: list[str]) -> bool:
+    """Whether ``argv`` is a ``curate run`` on a Prefect runner (not ``--runner library``, not help)."""
+    if argv[:1] != ["run"] or {"-h", "--help"} & set(argv):
+        return False
+    parser = argparse.ArgumentParser(add_help=False)
+    parser.add_argument("--runner")
+    return parser.parse_known_args(argv[1:])[0].runner != "library"
 
 
 if __name__ == "__main__":

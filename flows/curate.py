@@ -73,14 +73,18 @@ class PrefectRunner:
         max_tasks: most tasks per orchestrated phase (dedup's signature, band and shingle phases): a
             band partition of a small corpus is milliseconds of work and a Prefect task costs ~0.1 s,
             so consecutive pieces share a task.
+        inline: run every task in the flow's process, one after another (still task runs).
     """
 
-    def __init__(self, progress: bool = False, max_tasks: int | None = None):
+    def __init__(self, progress: bool = False, max_tasks: int | None = None, inline: bool = False):
         self.progress = progress
         self.max_tasks = max_tasks or 4 * (os.cpu_count() or 1)
+        self.inline = inline
 
     def map(self, step: Step, fn: Callable[[int], Any], items: Sequence[int]) -> list[Any]:
         named = step_task.with_options(name=step.name, task_run_name=step.run_name.replace("{index}", "{item}"))
+        if self.inline:
+            return [named(fn, item) for item in items]
         return _gather(named.map(unmapped(fn), list(items)), step.name, self.progress)
 
     def call(self, step: Step, fn: Callable[[], Any]) -> Any:
@@ -93,6 +97,8 @@ class PrefectRunner:
             chunks = [items[i:i + size] for i in range(0, len(items), size)]
             name = getattr(fn, "func", fn).__name__.strip("_").replace("_", "-")
             named = step_task.with_options(name=name, task_run_name=name)
+            if self.inline:
+                return [r for chunk in chunks for r in named(functools.partial(_chunk, fn), chunk)]
             done = _gather(named.map(unmapped(functools.partial(_chunk, fn)), chunks), name, self.progress)
             return [r for chunk in done for r in chunk]
         return map_fn
@@ -151,6 +157,9 @@ def _curate(input: list[str], output: str, config: PipelineConfig, fresh: bool, 
     with pipeline.locked(input, output, work_dir):
         plan = runner.call(Step("plan", "plan", pipeline.plan_run), functools.partial(
             pipeline.plan_run, input, output, config, fresh, work_dir, notes))
+        # One partition: as in the library, nothing to share out, and the pool's workers would only
+        # cost their start (each imports Prefect and loads the models again); the tasks run here.
+        runner.inline = len(plan.partitions) == 1
         result = pipeline.execute(plan, runner, started, keep_intermediate)
     # Plot links that work from the Prefect UI's machine: the published URL, or the local folder.
     base = result.published_to.rstrip("/") if result.published_to else "file://" + str(result.output_dir.resolve())
