@@ -15,7 +15,14 @@ length. Documents are so hashed at two window lengths only, whatever the items' 
 from __future__ import annotations
 
 import functools
+import hashlib
+import logging
+import os
+import zipfile
+from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 import pyarrow as pa
@@ -23,10 +30,21 @@ import pyarrow as pa
 from curation.dedup.config import NormalizeConfig
 from curation.dedup.minhash import COMBINE, U64, word_token_hashes
 from curation.dedup.normalize import TokenBatch, tokenize_batch
+from curation.io.files import write_atomic
+
+log = logging.getLogger(__name__)
 
 WORDS = NormalizeConfig()  # the normalization of both sides: dedup's defaults
 MASK64 = (1 << 64) - 1
 PREFILTER_BITS = 24  # a 16 MiB table of hash prefixes: ~10% full with the ten bundled sets
+# Part of a cached index's key: bump it whenever build() or the words change, so that an index cached
+# by older code is never read.
+INDEX_VERSION = 1
+
+
+def index_cache_dir() -> Path:
+    """Where built indexes are kept between runs (``$XDG_CACHE_HOME/curation/decontam``)."""
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "curation" / "decontam"
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,13 +197,49 @@ class NgramIndex:
         order = np.lexsort((columns[1], columns[0]))
         return Matches(*(c[order] for c in columns))
 
-    def save(self, path: str) -> None:
+    @classmethod
+    def cached(cls, texts: list[str], n: int, min_words: int, directory: Path | None = None
+               ) -> tuple[NgramIndex, int]:
+        """:meth:`build`'s result, read from ``directory`` when these texts were indexed before.
+
+        The bundled sets' index takes ~1.7 s to build on every run and ~0.02 s to read. Its key is
+        the sha256 of every text, ``n``, ``min_words`` and :data:`INDEX_VERSION`, so any change to
+        the items or the code that builds it builds a new one. An unreadable cache file is rebuilt,
+        an unwritable folder only means no cache.
+        """
+        directory = index_cache_dir() if directory is None else Path(directory)
+        digest = hashlib.sha256(f"ngram-index {INDEX_VERSION} {n} {min_words} {len(texts)}\n".encode())
+        for text in texts:
+            data = text.encode("utf-8", "surrogatepass")
+            digest.update(len(data).to_bytes(8, "little"))
+            digest.update(data)
+        path = directory / f"index-{digest.hexdigest()[:32]}.npz"
+        try:
+            with np.load(path) as d:
+                return cls._from_arrays(d), int(d["too_short"][0])
+        except FileNotFoundError:
+            pass
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
+            log.warning("decontaminate: rebuilding the unreadable cached index %s (%s)", path, exc)
+        index, too_short = cls.build(texts, n, min_words)
+        try:
+            write_atomic(path, lambda fh: index.save(fh, too_short=too_short))
+        except OSError as exc:
+            log.warning("decontaminate: cannot cache the index in %s (%s)", directory, exc)
+        return index, too_short
+
+    def save(self, path: str | Path | BinaryIO, **extra: int) -> None:
         np.savez(path, n=np.array([self.n]), min_words=np.array([self.min_words]), hashes=self.hashes,
                  items=self.items, short_keys=self.short_keys, short_items=self.short_items,
-                 short_lengths=self.short_lengths, short_hashes=self.short_hashes)
+                 short_lengths=self.short_lengths, short_hashes=self.short_hashes,
+                 **{k: np.array([v]) for k, v in extra.items()})
 
     @classmethod
     def load(cls, path: str) -> NgramIndex:
         with np.load(path) as d:
-            return cls(int(d["n"][0]), int(d["min_words"][0]), d["hashes"], d["items"], d["short_keys"],
-                       d["short_items"], d["short_lengths"], d["short_hashes"])
+            return cls._from_arrays(d)
+
+    @classmethod
+    def _from_arrays(cls, d: Mapping[str, np.ndarray]) -> NgramIndex:
+        return cls(int(d["n"][0]), int(d["min_words"][0]), d["hashes"], d["items"], d["short_keys"],
+                   d["short_items"], d["short_lengths"], d["short_hashes"])

