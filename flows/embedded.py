@@ -75,9 +75,21 @@ def prefect_api(wait: bool = True) -> Iterator[PrefectApi]:
         with temporary_settings({PREFECT_API_URL: server.api_url}):
             yield api
     finally:
+        if server.ready:
+            _drain()
         if os.environ.get("PREFECT_API_URL") == server.api_url:
             os.environ.pop("PREFECT_API_URL")
         server.stop()
+
+
+def _drain(timeout: float = 10.0) -> None:
+    """Send the run's queued events and logs while the server still answers: left for the
+    interpreter's exit, they are retried against a stopped server."""
+    from prefect.events.worker import EventsWorker
+    from prefect.logging.handlers import APILogWorker
+
+    for worker in (EventsWorker, APILogWorker):
+        worker.drain_all(timeout=timeout, at_exit=False)
 
 
 @dataclass

@@ -54,6 +54,8 @@ GOAL_X_DATATROVE = 5.0      # issue 9
 ANCHOR_X_GIVEN = 20.0       # ANCHORS.md: given tokenizer vs the DataTrove chain
 ANCHOR_X_TRAIN = 10.0       # ANCHORS.md: including tokenizer training
 GOAL_X_FLOOR = 2.0          # issue 9: end-to-end time <= 2x the tokenization-alone floor
+GOAL_PREFECT_OVER_LIBRARY = 1.15  # issue 17: the default (Prefect) run within 1.15x the library runner
+GOAL_X_SLICE = 10.0         # issue 17 / ANCHORS.md: the default run on the first 4,000 docs vs DataTrove
 
 
 def run_ours(name: str, inp: dict[str, Any], work: Path, extra: list[str]) -> dict[str, Any]:
@@ -177,6 +179,14 @@ def main() -> None:
         if "ours_train" in rows:
             goals[f"ours_train >= {ANCHOR_X_TRAIN:g}x DataTrove (ANCHORS.md)"] = \
                 rows["ours_train"]["x_datatrove_docs_per_s"] >= ANCHOR_X_TRAIN
+    if "ours_given" in rows and "ours_library" in rows:
+        ratio = rows["ours_given"]["wall_seconds"] / rows["ours_library"]["wall_seconds"]
+        rows["ours_given"]["x_library_wall"] = round(ratio, 3)
+        goals[f"ours_given wall <= {GOAL_PREFECT_OVER_LIBRARY:g}x ours_library (issue 17)"] = \
+            ratio <= GOAL_PREFECT_OVER_LIBRARY
+    if args.limit == 4000 and "datatrove" in rows and "ours_given" in rows:
+        goals[f"ours_given >= {GOAL_X_SLICE:g}x DataTrove on the first 4,000 docs (issue 17)"] = \
+            rows["ours_given"]["x_datatrove_docs_per_s"] >= GOAL_X_SLICE
     if floor:
         for name in ("ours_given", "ours_train"):
             if name in rows:
@@ -225,13 +235,7 @@ def report(result: dict[str, Any], best: dict[str, dict[str, Any]]) -> None:
               f", in memory | {floor['seconds']:.1f} | {', '.join(f'{s:.1f}' for s in floor['all_seconds'])} | | "
               f"{floor['mb_per_s']:.2f} | | | | | {floor['tokens']:,} | | 1.00 |")
     print("\n\\* kept MB: ours, UTF-8 bytes of the shards' text; DataTrove, characters counted by its writer")
-    for name in ("ours_given", "ours_train", "ours_library", "ours_ray"):
-        if name in best:  # stage seconds are worker-seconds, summed over the partitions
-            b = best[name]
-            stages = ", ".join(f"{s['stage']} {s['seconds']:.1f}" for s in b["stages"])
-            print(f"\n{name}: pipeline {b['pipeline_seconds']} s of {b['wall_seconds']} s wall; stages (s): {stages}; "
-                  f"tokenizer {b['tokenizer']['source']} {b['tokenizer']['seconds']} s; "
-                  f"classifier training {b['classifier_train_seconds']}")
+    stage_table(best)
     if "datatrove" in best:
         b = best["datatrove"]
         stages = ", ".join(f"{k} {v:.1f}" for k, v in b["stage_seconds"].items())
@@ -243,6 +247,42 @@ def report(result: dict[str, Any], best: dict[str, dict[str, Any]]) -> None:
         print()
         for goal, met in result["goals"].items():
             print(f"goal {goal}: {'met' if met else 'MISSED'}")
+
+
+def stage_table(best: dict[str, dict[str, Any]]) -> None:
+    """Where each of our runs spent its time: one column per runner, one row per stage.
+
+    Stage rows are worker-seconds summed over the partitions (so with 2 workers they can add up to
+    more than the wall); "rest of the pipeline" is the pipeline's wall less its tokenizer step and
+    stage seconds when that is positive (writes, orchestration, waiting on the slowest partition);
+    "outside the pipeline" is the command's wall less the pipeline's (interpreter, imports, the
+    Prefect server and flow engine, Ray's start).
+    """
+    ours = [n for n in ("ours_given", "ours_train", "ours_library", "ours_ray") if n in best]
+    if not ours:
+        return
+    names: list[str] = []
+    for n in ours:
+        names += [s["stage"] for s in best[n]["stages"] if s["stage"] not in names]
+    header = {"ours_given": "Prefect (default)", "ours_train": "Prefect, tokenizer trained",
+              "ours_library": "library", "ours_ray": "Ray (local)"}
+    print("\nWorker-seconds per stage (summed over partitions), and wall seconds around them:\n")
+    print("| | " + " | ".join(header[n] for n in ours) + " |")
+    print("|---|" + "---:|" * len(ours))
+    for stage in names:
+        cells = []
+        for n in ours:
+            found = [s["seconds"] for s in best[n]["stages"] if s["stage"] == stage]
+            cells.append(f"{found[0]:.1f}" if found else "")
+        print(f"| {stage} | " + " | ".join(cells) + " |")
+    rows = {"tokenizer (given: load and check; trained: training)": lambda b: b["tokenizer"]["seconds"],
+            "rest of the pipeline (wall)": lambda b: b["pipeline_seconds"] - b["tokenizer"]["seconds"]
+            - sum(s["seconds"] for s in b["stages"]),
+            "pipeline (wall)": lambda b: b["pipeline_seconds"],
+            "outside the pipeline (wall)": lambda b: b["wall_seconds"] - b["pipeline_seconds"],
+            "command (wall)": lambda b: b["wall_seconds"]}
+    for label, fn in rows.items():
+        print(f"| {label} | " + " | ".join(f"{fn(best[n]):.1f}" for n in ours) + " |")
 
 
 if __name__ == "__main__":
