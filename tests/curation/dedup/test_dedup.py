@@ -84,28 +84,6 @@ def test_batch_tokens_equal_single_document_tokens(sample_docs):
             assert words == [w for w in normalize_text(text, NormalizeConfig()).split(" ") if w]
 
 
-ADVERSARIAL = ["", " ", "\n\n", "Hello, world!", "a\u00a0b\u3000c\u2028d\u0085e\u1680f\u205fg", "x\x1cy\x1fz\x0bw",
-               "é—ü “q” 😀 a–b ¿qué? «ok» ¥5 ©2024 𝔘𝔫𝔦 🇫🇷 ‐hyph", "  lead trail  ", "!!!", "ǅemal ΣΑΣ İstanbul",
-               "日本語、テキスト。中文，标点！", "tab\tsep\rcr", "\u200bzero\u200cwidth\ufeffbom", "a" * 5000]
-
-
-@pytest.mark.parametrize("strip", [True, False])
-def test_word_split_equals_arrow_regex_and_split(sample_docs, strip):
-    """The numpy byte pass gives exactly the words of Arrow's regex + whitespace split kernels, on
-    every sample document, on slices, and on every separator class Unicode has (one text per code
-    point, so a code point misclassified shows up by name)."""
-    from curation.dedup.normalize import split_reference, split_words
-
-    every_char = [f"w{chr(c)}w" for c in range(1, 0x110000) if not 0xD800 <= c <= 0xDFFF]
-    texts = [d["text"].lower() for d in sample_docs] + ADVERSARIAL + every_char
-    arr = pa.array(texts, pa.large_string())
-    for part in (arr, arr.slice(5, 300), arr.slice(len(arr) - 20)):
-        words, offsets = split_words(part, strip)
-        ref_words, ref_offsets = split_reference(part, strip)
-        assert offsets.tolist() == ref_offsets.tolist()
-        assert words.equals(ref_words)
-
-
 def test_exact_hash_is_xxh3_128_of_normalized_text():
     hi, lo, ok = exact_hashes(pa.array(["hello world", "", "hello world"]))
     assert (int(hi[0]), int(lo[0])) == text_hash128("hello world") and ok.tolist() == [True, False, True]
