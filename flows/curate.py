@@ -93,12 +93,12 @@ class PrefectRunner:
     def fanout(self, step: Step) -> Callable[[Callable[[Any], Any], Iterable[Any]], list[Any]]:
         def map_fn(fn: Callable[[Any], Any], items: Iterable[Any]) -> list[Any]:
             items = list(items)
-            size = max(1, -(-len(items) // self.max_tasks))
-            chunks = [items[i:i + size] for i in range(0, len(items), size)]
             name = getattr(fn, "func", fn).__name__.strip("_").replace("_", "-")
             named = step_task.with_options(name=name, task_run_name=name)
-            if self.inline:
-                return [r for chunk in chunks for r in named(functools.partial(_chunk, fn), chunk)]
+            if self.inline:  # one after another here anyway: one task for the phase
+                return named(functools.partial(_chunk, fn), items) if items else []
+            size = max(1, -(-len(items) // self.max_tasks))
+            chunks = [items[i:i + size] for i in range(0, len(items), size)]
             done = _gather(named.map(unmapped(functools.partial(_chunk, fn)), chunks), name, self.progress)
             return [r for chunk in done for r in chunk]
         return map_fn

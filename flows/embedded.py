@@ -10,10 +10,18 @@ The server is the command Prefect's own ``SubprocessASGIServer`` runs (uvicorn o
 that class: importing it imports the whole server into the caller (3.3 s on 2 cores), and the
 caller never serves anything. Started before the caller imports Prefect, the server boots while
 the caller imports the flow.
+
+By default one such server is shared by the runs of a user (:class:`SharedServer`): the first run
+starts it, later runs use it, and it stops itself once no run has used it for
+``CURATION_PREFECT_SERVER_IDLE`` seconds (600). Booting one costs ~3 s of CPU and 2 s of a small
+run's wall time. ``CURATION_PREFECT_SERVER=run`` gives every run a server of its own instead,
+stopped with it.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import signal
 import socket
@@ -23,8 +31,10 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from importlib.metadata import version
 from importlib.util import find_spec
 from pathlib import Path
+from typing import IO, Any
 
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 
@@ -38,7 +48,7 @@ class PrefectApi:
     """The API a run reports to; ``wait()`` returns once it answers (at once for a configured one)."""
 
     url: str
-    server: TemporaryServer | None = None
+    server: TemporaryServer | SharedServer | None = None
 
     def wait(self) -> str:
         if self.server is not None:
@@ -58,7 +68,9 @@ def prefect_api(wait: bool = True) -> Iterator[PrefectApi]:
     if configured:
         yield PrefectApi(configured)
         return
-    server = TemporaryServer()
+    server: TemporaryServer | SharedServer = TemporaryServer()
+    if os.environ.get("CURATION_PREFECT_SERVER", "shared") != "run" and sys.platform != "win32":
+        server = SharedServer(shared_server_dir(), float(os.environ.get("CURATION_PREFECT_SERVER_IDLE", 600)))
     server.start()  # before importing Prefect: it boots while we import
     try:
         from prefect.settings import PREFECT_API_URL, temporary_settings
@@ -114,11 +126,12 @@ class TemporaryServer:
     def api_url(self) -> str:
         return f"http://127.0.0.1:{self.port}/api"
 
-    def start(self) -> None:
-        self._reserved = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self._reserved.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self._reserved.bind(("127.0.0.1", 0))
-        self.port = self._reserved.getsockname()[1]
+    def start(self, port: int | None = None) -> None:
+        """Start it on ``port`` (reserved by the caller), or on a free port reserved here."""
+        if port is None:
+            self._reserved = _reserve_port()
+            port = self._reserved.getsockname()[1]
+        self.port = port
         spec = find_spec("prefect")
         assert spec is not None and spec.origin is not None
         self.process = subprocess.Popen(
@@ -165,9 +178,181 @@ class TemporaryServer:
             self.process.wait()
 
 
+def _reserve_port() -> socket.socket:
+    """A socket bound to a free loopback port with SO_REUSEADDR and never listening: it keeps the
+    port from everyone else while uvicorn (which sets SO_REUSEADDR) can still bind it."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    return sock
+
+
+def shared_server_dir() -> Path:
+    """The shared server's folder: one per user, Prefect version, interpreter and Prefect database,
+    so a run never reports to a server of another version or into another database."""
+    key = json.dumps([version("prefect"), sys.executable] + [os.environ.get(k, "") for k in (
+        "PREFECT_PROFILE", "PREFECT_API_DATABASE_CONNECTION_URL", "PREFECT_SERVER_DATABASE_CONNECTION_URL")])
+    home = os.environ.get("PREFECT_HOME")  # Prefect's own folder when set (its database is there)
+    base = Path(home) if home else Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "curation"
+    return base / f"curation-prefect-server-{hashlib.sha256(key.encode()).hexdigest()[:12]}"
+
+
+@dataclass
+class SharedServer:
+    """A temporary server shared by every run of this user, stopped once idle.
+
+    A supervisor process (``python -m flows.embedded serve``, in a session of its own) runs the
+    server and writes ``server.json``. Each run holds a shared lock on ``lease`` while it uses the
+    server; the supervisor stops it once it can take that lock exclusively and no run has held it
+    for ``idle`` seconds, so it never stops under a run. ``start.lock`` makes concurrent runs agree
+    on one server. What the folder holds is this module's, and only its own files are replaced.
+    """
+
+    directory: Path
+    idle: float
+    timeout: float = 60.0
+    api_url: str = ""
+    ready: bool = False
+    _lease: IO[str] | None = field(default=None, repr=False)
+    _start_lock: IO[str] | None = field(default=None, repr=False)
+    _reserved: socket.socket | None = field(default=None, repr=False)
+    _supervisor: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+
+    def start(self) -> None:
+        """Take a lease and find the running server, or launch one (``wait`` waits for it)."""
+        import fcntl
+
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self._lease = open(self.directory / "lease", "a")
+        fcntl.flock(self._lease, fcntl.LOCK_SH)  # waits while a supervisor decides to stop
+        os.utime(self.directory / "lease")
+        self._start_lock = open(self.directory / "start.lock", "a")
+        fcntl.flock(self._start_lock, fcntl.LOCK_EX)
+        running = _running_server(self.directory)
+        if running:
+            self.api_url, self.ready = running, True
+            self._unlock_start()
+            return
+        self._reserved = _reserve_port()
+        port = self._reserved.getsockname()[1]
+        self.api_url = f"http://127.0.0.1:{port}/api"
+        with open(self.directory / "server.log", "wb") as log:
+            self._supervisor = subprocess.Popen(
+                [sys.executable, "-m", "flows.embedded", "serve", str(self.directory), str(port), str(self.idle)],
+                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+                cwd=self.directory, env={**os.environ, "PYTHONPATH": _import_path()})
+
+    def wait(self) -> None:
+        """Block until the server this run uses answers."""
+        deadline = time.monotonic() + self.timeout
+        while not self.ready:
+            assert self._supervisor is not None
+            if self._supervisor.poll() is not None or time.monotonic() > deadline:
+                log = (self.directory / "server.log").read_text(errors="replace")[-2000:]
+                raise RuntimeError(f"the shared Prefect server did not start (see {self.directory / 'server.log'}): "
+                                   f"{log.strip() or 'no output'}")
+            self.ready = _running_server(self.directory) == self.api_url
+            if not self.ready:
+                time.sleep(0.05)
+        self._unlock_start()
+
+    def _unlock_start(self) -> None:
+        if self._reserved is not None:
+            self._reserved.close()
+            self._reserved = None
+        if self._start_lock is not None:
+            self._start_lock.close()  # closing the file drops its lock
+            self._start_lock = None
+
+    def stop(self) -> None:
+        """End this run's lease; the server stays up for the next run until it has been idle."""
+        if not self.ready and self._supervisor is not None:
+            self._supervisor.terminate()  # launched by this run and never used
+        self._unlock_start()
+        if self._lease is not None:
+            os.utime(self.directory / "lease")  # idle from now
+            self._lease.close()
+            self._lease = None
+
+
+def _import_path() -> str:
+    """Where ``flows`` is importable from, first: the supervisor runs from the shared folder."""
+    here = str(Path(__file__).resolve().parent.parent)
+    return os.pathsep.join([here, *filter(None, [os.environ.get("PYTHONPATH")])])
+
+
+def _running_server(directory: Path) -> str | None:
+    """The URL in ``server.json`` if its supervisor lives and the server answers, else None."""
+    import httpx
+
+    try:
+        state = json.loads((directory / "server.json").read_text())
+        os.kill(int(state["pid"]), 0)
+        if httpx.get(f"{state['url']}/health", timeout=5).status_code == 200:
+            return str(state["url"])
+    except (OSError, ValueError, KeyError, TypeError, httpx.HTTPError):
+        pass
+    return None
+
+
+def serve(directory: Path, port: int, idle: float, poll: float = 1.0) -> int:
+    """The shared server's supervisor: run it, publish it, stop it once idle (see SharedServer)."""
+    import fcntl
+
+    stopping: list[int] = []
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(sig, lambda signum, _: stopping.append(signum))
+    server = TemporaryServer()
+    server.start(port)
+    state = directory / "server.json"
+    me = {"url": server.api_url, "pid": os.getpid()}
+    try:
+        server.wait()
+        tmp = directory / f".server.json.{os.getpid()}.tmp"
+        tmp.write_text(json.dumps(me))
+        os.replace(tmp, state)
+        last_busy = time.time()
+        with open(directory / "lease", "a") as lease:
+            while not stopping and server.process is not None and server.process.poll() is None:
+                time.sleep(poll)
+                if _state(state) != me:
+                    break  # another supervisor took over
+                try:
+                    fcntl.flock(lease, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    last_busy = time.time()  # a run holds a lease
+                    continue
+                # Exclusive: no run can start using the server until this decides.
+                idle_since = max(last_busy, os.stat(directory / "lease").st_mtime)
+                if time.time() - idle_since >= idle:
+                    break
+                fcntl.flock(lease, fcntl.LOCK_UN)
+            if _state(state) == me:
+                state.unlink(missing_ok=True)
+            server.stop()
+    finally:
+        if _state(state) == me:
+            state.unlink(missing_ok=True)
+        server.stop()
+    return 0
+
+
+def _state(path: Path) -> dict[str, Any] | None:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+
+
 def _die_with_parent() -> None:
     """In the child, before exec: SIGTERM when the parent dies (Linux's PR_SET_PDEATHSIG)."""
     import ctypes
 
     if sys.platform.startswith("linux"):
         ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # 1 = PR_SET_PDEATHSIG
+
+
+if __name__ == "__main__":
+    if sys.argv[1:2] != ["serve"] or len(sys.argv) != 5:
+        sys.exit("usage: python -m flows.embedded serve DIRECTORY PORT IDLE_SECONDS")
+    sys.exit(serve(Path(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4])))

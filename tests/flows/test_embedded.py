@@ -1,0 +1,95 @@
+"""The embedded run's Prefect server: shared by a user's runs, stopped once idle, never under a run."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+# One run's use of the API: print the URL and the supervisor's pid, hold the lease for HOLD seconds,
+# check the server still answers at the end of it.
+RUN = textwrap.dedent("""
+    import json, os, sys, time, httpx
+    from flows.embedded import prefect_api, shared_server_dir
+    with prefect_api() as api:
+        state = shared_server_dir() / "server.json"
+        pid = json.loads(state.read_text())["pid"] if state.exists() else None
+        time.sleep(float(sys.argv[1]))
+        ok = httpx.get(api.url + "/health", timeout=5).status_code == 200
+        print(json.dumps({"url": api.url, "pid": pid, "ok": ok}))
+""")
+
+
+def env(tmp_path: Path, **extra: str) -> dict[str, str]:
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "CURATION_"))}
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    # Prefect's own database (already migrated: a new one costs seconds per test), our folder.
+    return base | {"XDG_CACHE_HOME": str(tmp_path / "cache"), "PYTHONPATH": str(ROOT),
+                   "PREFECT_SERVER_ANALYTICS_ENABLED": "false", **extra}
+
+
+def use(environ: dict[str, str], hold: float = 0.0) -> subprocess.Popen[str]:
+    return subprocess.Popen([sys.executable, "-c", RUN, str(hold)], cwd=ROOT, env=environ, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+
+
+def result(proc: subprocess.Popen[str]) -> dict:
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # A zombie is gone for our purposes (its parent, the first run, has exited).
+    return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
+
+
+def server_dir(tmp_path: Path) -> Path:
+    (found,) = (tmp_path / "cache" / "curation").glob("curation-prefect-server-*")
+    return found
+
+
+def test_runs_share_one_server_that_stops_once_idle(tmp_path):
+    environ = env(tmp_path, CURATION_PREFECT_SERVER_IDLE="2")
+    # Two runs starting together agree on one server; the first to need it starts it.
+    first, second = use(environ, hold=1), use(environ, hold=1)
+    a, b = result(first), result(second)
+    assert a["url"] == b["url"] and a["pid"] == b["pid"] and a["ok"] and b["ok"]
+    # A run that lasts longer than the idle time keeps it up: it stops only once idle.
+    held = result(use(environ, hold=4))
+    assert held["url"] == a["url"] and held["ok"]
+    deadline = time.monotonic() + 30
+    while (server_dir(tmp_path) / "server.json").exists() or alive(a["pid"]):
+        assert time.monotonic() < deadline, "the idle server did not stop"
+        time.sleep(0.2)
+
+
+def test_a_stale_record_is_replaced_and_per_run_servers_stop_with_the_run(tmp_path):
+    environ = env(tmp_path, CURATION_PREFECT_SERVER_IDLE="60")
+    first = result(use(environ))
+    state = server_dir(tmp_path) / "server.json"
+    os.kill(first["pid"], 9)  # the supervisor killed: its server gets SIGTERM with it (PDEATHSIG)
+    time.sleep(0.5)
+    assert json.loads(state.read_text())["pid"] == first["pid"]  # left behind
+    replaced = result(use(environ))  # the next run starts a new one
+    assert replaced["ok"] and replaced["pid"] != first["pid"]
+    os.kill(replaced["pid"], 15)  # stopped by hand: it cleans up after itself
+    deadline = time.monotonic() + 30
+    while state.exists():
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+
+    own = env(tmp_path / "own", CURATION_PREFECT_SERVER="run")
+    run = result(use(own))
+    assert run["ok"] and run["pid"] is None  # no shared server: the run's own, gone with it
+    assert not (tmp_path / "own" / "cache" / "curation").exists()
