@@ -14,6 +14,8 @@ Contenders, each a fresh subprocess started from this script, alternated round b
   ours_train   the same, training the BPE tokenizer on the curated text (no --tokenizer).
   ours_library, ours_ray   ours_given with `--runner library` (no Prefect) or `--runner ray` (a local Ray
                through prefect-ray): the runners of issue 17, side by side with the default (Prefect).
+  ours_cold    ours_given with a Prefect server of its own (CURATION_PREFECT_SERVER=run): the first run of a
+               session. The other Prefect runs use the user's shared server, started before the first round.
   datatrove    bench/e2e/datatrove_chain.py in bench/.venv-datatrove: JsonlReader -> GopherRepetition ->
                GopherQuality -> C4Quality (terminal-punctuation rule off) -> FineWebQuality -> MinHash
                signatures / buckets / cluster / filter (5-grams, 14 x 8) -> PIIFormatter -> TokensCounter
@@ -36,6 +38,7 @@ import argparse
 import json
 import os
 import shutil
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -48,8 +51,11 @@ from common import (CURATE, DATATROVE_PYTHON, RESULTS, ROOT, TOKENIZER, WORKERS,
 
 HERE = Path(__file__).resolve().parent
 DATATROVE_SCRIPT = HERE / "datatrove_chain.py"
-CONTENDERS = ("ours_given", "datatrove", "ours_train", "ours_library", "ours_ray")
+CONTENDERS = ("ours_given", "datatrove", "ours_train", "ours_library", "ours_ray", "ours_cold")
 RUNNER_ARGS = {"ours_library": ["--runner", "library"], "ours_ray": ["--runner", "ray"]}  # issue 17
+# ours_cold: the default run with a Prefect server of its own, booted and stopped with it (the first
+# run of a session); the other Prefect runs use the shared server, warmed before the first round.
+RUNNER_ENV = {"ours_cold": {"CURATION_PREFECT_SERVER": "run"}}
 GOAL_X_DATATROVE = 5.0      # issue 9
 ANCHOR_X_GIVEN = 20.0       # ANCHORS.md: given tokenizer vs the DataTrove chain
 ANCHOR_X_TRAIN = 10.0       # ANCHORS.md: including tokenizer training
@@ -66,7 +72,7 @@ def run_ours(name: str, inp: dict[str, Any], work: Path, extra: list[str]) -> di
     if name != "ours_train":
         cmd += ["--tokenizer", str(TOKENIZER)]
     cmd += RUNNER_ARGS.get(name, []) + extra
-    measured = run_measured(cmd, work / f"{name}.log")
+    measured = run_measured(cmd, work / f"{name}.log", env=RUNNER_ENV.get(name))
     measured.pop("output")
     return {**measured, **curate_outcome(out), "command": cmd, "output_dir": str(out)}
 
@@ -125,9 +131,13 @@ def main() -> None:
         "ours_train": lambda: run_ours("ours_train", inp, work, args.curate_args.split()),
         "ours_library": lambda: run_ours("ours_library", inp, work, args.curate_args.split()),
         "ours_ray": lambda: run_ours("ours_ray", inp, work, args.curate_args.split()),
+        "ours_cold": lambda: run_ours("ours_cold", inp, work, args.curate_args.split()),
         "datatrove": lambda: run_datatrove(inp, work, args.datatrove_args.split()),
     }
     runs: dict[str, list[dict[str, Any]]] = {}
+    if not os.environ.get("PREFECT_API_URL"):  # the shared embedded server up before any timing
+        subprocess.run([sys.executable, "-c", "from flows.embedded import prefect_api\nwith prefect_api(): pass"],
+                       cwd=ROOT, check=True)
     for r in range(max(args.repeats, dt_repeats)):
         for name in CONTENDERS:  # ours, theirs, ours, ...: drift hits both sides alike
             if name not in args.only or r >= (dt_repeats if name == "datatrove" else args.repeats):
@@ -165,7 +175,7 @@ def main() -> None:
         print(f"  floor: HF encode_batch of the {floor['documents']:,} kept texts: {floor['seconds']:.2f} s "
               f"(tokens {'equal' if floor['tokens_equal_manifest'] else 'DIFFER from'} the manifest)", flush=True)
     if not args.keep_output:
-        for name in ("ours_given", "ours_train", "ours_library", "ours_ray"):
+        for name in ("ours_given", "ours_train", "ours_library", "ours_ray", "ours_cold"):
             shutil.rmtree(work / f"out-{name}", ignore_errors=True)
 
     goals = {}
@@ -184,6 +194,11 @@ def main() -> None:
         rows["ours_given"]["x_library_wall"] = round(ratio, 3)
         goals[f"ours_given wall <= {GOAL_PREFECT_OVER_LIBRARY:g}x ours_library (issue 17)"] = \
             ratio <= GOAL_PREFECT_OVER_LIBRARY
+        if "ours_cold" in rows:
+            cold = rows["ours_cold"]["wall_seconds"] / rows["ours_library"]["wall_seconds"]
+            rows["ours_cold"]["x_library_wall"] = round(cold, 3)
+            goals[f"ours_cold wall <= {GOAL_PREFECT_OVER_LIBRARY:g}x ours_library (issue 17)"] = \
+                cold <= GOAL_PREFECT_OVER_LIBRARY
     if args.limit == 4000 and "datatrove" in rows and "ours_given" in rows:
         goals[f"ours_given >= {GOAL_X_SLICE:g}x DataTrove on the first 4,000 docs (issue 17)"] = \
             rows["ours_given"]["x_datatrove_docs_per_s"] >= GOAL_X_SLICE
@@ -210,6 +225,7 @@ LABELS = {
     "ours_train": "**`curate run`**, tokenizer trained",
     "ours_library": "`curate run --runner library`, given tokenizer",
     "ours_ray": "`curate run --runner ray` (local Ray), given tokenizer",
+    "ours_cold": "`curate run`, given tokenizer, its own Prefect server (`CURATION_PREFECT_SERVER=run`)",
     "datatrove": "DataTrove 0.10.1 chain",
 }
 
@@ -258,13 +274,13 @@ def stage_table(best: dict[str, dict[str, Any]]) -> None:
     "outside the pipeline" is the command's wall less the pipeline's (interpreter, imports, the
     Prefect server and flow engine, Ray's start).
     """
-    ours = [n for n in ("ours_given", "ours_train", "ours_library", "ours_ray") if n in best]
+    ours = [n for n in ("ours_given", "ours_cold", "ours_train", "ours_library", "ours_ray") if n in best]
     if not ours:
         return
     names: list[str] = []
     for n in ours:
         names += [s["stage"] for s in best[n]["stages"] if s["stage"] not in names]
-    header = {"ours_given": "Prefect (default)", "ours_train": "Prefect, tokenizer trained",
+    header = {"ours_given": "Prefect (default)", "ours_cold": "Prefect, own server", "ours_train": "Prefect, tokenizer trained",
               "ours_library": "library", "ours_ray": "Ray (local)"}
     print("\nWorker-seconds per stage (summed over partitions), and wall seconds around them:\n")
     print("| | " + " | ".join(header[n] for n in ours) + " |")
