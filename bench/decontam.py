@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import multiprocessing
+import os
 import random
 import re
 import sys
@@ -66,6 +67,8 @@ def main(argv: list[str] | None = None) -> int:
 
     records = [json.loads(line) for line in args.corpus.open()]
     work = Path(tempfile.mkdtemp(prefix="decontam-"))
+    # An empty cache: the index is built here as in a first run, not read from the user's cache.
+    os.environ["XDG_CACHE_HOME"] = str(work / "cache")
     total_bytes = sum(len(r["text"].encode()) for r in records)
 
     items = list(bundled_items())
@@ -103,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
         "documents": len(records), "text_mb": round(total_bytes / 1e6, 1),
         "items": real["counters"]["decontaminate/items"],
         "index_ngrams": real["counters"]["decontaminate/index_ngrams"],
-        "index_build_s": real["counters"]["decontaminate/index_build_ms"] / 1000,
+        "index_build_s": real["counters"]["decontaminate/index_ms"] / 1000,
         "fit_s": real["fit_s"], "process_s": real["process_s"], "docs_per_s": round(ours_docs_s),
         "naive_index_build_s": round(naive_build_s, 2), "naive_docs": args.naive_docs, "naive_s": round(naive_s, 2),
         "naive_docs_per_s": round(naive_docs_s), "speedup": round(ours_docs_s / naive_docs_s, 1),

@@ -73,6 +73,7 @@ def prefect_api(wait: bool = True) -> Iterator[PrefectApi]:
         server = SharedServer(shared_server_dir(), float(os.environ.get("CURATION_PREFECT_SERVER_IDLE", 600)))
     server.start()  # before importing Prefect: it boots while we import
     try:
+        from prefect.context import refresh_global_settings_context
         from prefect.settings import PREFECT_API_URL, temporary_settings
 
         profile_url = PREFECT_API_URL.value()
@@ -81,6 +82,11 @@ def prefect_api(wait: bool = True) -> Iterator[PrefectApi]:
             yield PrefectApi(profile_url)
             return
         os.environ["PREFECT_API_URL"] = server.api_url
+        # Prefect's threads (the process pool's event forwarder among them) read the settings
+        # Prefect built from the environment when it was imported, not the caller's context: without
+        # this they found no API and started a temporary server of their own (3-5 s of CPU per run),
+        # which then received the pool's task events.
+        refresh_global_settings_context()
         api = PrefectApi(server.api_url, server)
         if wait:
             api.wait()
@@ -91,6 +97,8 @@ def prefect_api(wait: bool = True) -> Iterator[PrefectApi]:
             _drain()
         if os.environ.get("PREFECT_API_URL") == server.api_url:
             os.environ.pop("PREFECT_API_URL")
+            if "prefect.context" in sys.modules:
+                sys.modules["prefect.context"].refresh_global_settings_context()
         server.stop()
 
 

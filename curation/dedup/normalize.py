@@ -85,18 +85,6 @@ def _nfc(texts: pa.Array) -> pa.Array:
     return pa.array(values, texts.type)
 
 
-def normalize_batch(texts: pa.Array | pa.ChunkedArray | list[str], cfg: NormalizeConfig) -> pa.Array:
-    """NFC, case and punctuation steps of :func:`normalize_text` over an Arrow batch (whitespace kept)."""
-    arr = _as_string_array(texts)
-    if cfg.nfc:
-        arr = _nfc(arr)
-    if cfg.lowercase:
-        arr = pc.utf8_lower(arr)
-    if cfg.strip_punctuation:
-        arr = pc.replace_substring_regex(arr, PUNCTUATION_RE2, " ")
-    return arr
-
-
 def tokenize_batch(texts: pa.Array | pa.ChunkedArray | list[str], cfg: NormalizeConfig,
                    normalized: bool = False) -> TokenBatch:
     """Normalize and split a batch of documents into words; optionally the normalized texts too.

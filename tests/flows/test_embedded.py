@@ -15,13 +15,18 @@ ROOT = Path(__file__).resolve().parents[2]
 # One run's use of the API: print the URL and the supervisor's pid, hold the lease for HOLD seconds,
 # check the server still answers at the end of it.
 RUN = textwrap.dedent("""
-    import json, os, sys, time, httpx
+    import json, os, sys, threading, time, httpx
     from flows.embedded import prefect_api, shared_server_dir
     with prefect_api() as api:
+        from prefect.settings import get_current_settings
         state = shared_server_dir() / "server.json"
         pid = json.loads(state.read_text())["pid"] if state.exists() else None
+        # Prefect's own threads (the process pool's event forwarder) must see this API too.
+        seen = []
+        thread = threading.Thread(target=lambda: seen.append(get_current_settings().api.url))
+        thread.start(); thread.join()
         time.sleep(float(sys.argv[1]))
-        ok = httpx.get(api.url + "/health", timeout=5).status_code == 200
+        ok = httpx.get(api.url + "/health", timeout=5).status_code == 200 and seen == [api.url]
         print(json.dumps({"url": api.url, "pid": pid, "ok": ok}))
 """)
 
