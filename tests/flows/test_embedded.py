@@ -10,6 +10,8 @@ import textwrap
 import time
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 
 # One run's use of the API: print the URL and the supervisor's pid, hold the lease for HOLD seconds,
@@ -79,7 +81,7 @@ def test_runs_share_one_server_that_stops_once_idle(tmp_path):
         time.sleep(0.2)
 
 
-def test_a_stale_record_is_replaced_and_per_run_servers_stop_with_the_run(tmp_path):
+def test_a_stale_record_is_replaced_and_a_stopped_server_cleans_up(tmp_path):
     environ = env(tmp_path, CURATION_PREFECT_SERVER_IDLE="60")
     first = result(use(environ))
     state = server_dir(tmp_path) / "server.json"
@@ -94,7 +96,24 @@ def test_a_stale_record_is_replaced_and_per_run_servers_stop_with_the_run(tmp_pa
         assert time.monotonic() < deadline
         time.sleep(0.2)
 
-    own = env(tmp_path / "own", CURATION_PREFECT_SERVER="run")
-    run = result(use(own))
-    assert run["ok"] and run["pid"] is None  # no shared server: the run's own, gone with it
-    assert not (tmp_path / "own" / "cache" / "curation").exists()
+
+
+def test_a_run_can_have_a_server_of_its_own(tmp_path, monkeypatch):
+    """CURATION_PREFECT_SERVER=run: the run's own TemporaryServer (the one the supervisor runs, so
+    booting it is tested above), nothing shared written."""
+    from flows import embedded
+
+    started = []
+
+    def refuse(self, port=None):
+        started.append(type(self).__name__)
+        raise RuntimeError("not booted in this test")
+
+    monkeypatch.setattr(embedded.TemporaryServer, "start", refuse)
+    monkeypatch.delenv("PREFECT_API_URL", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    monkeypatch.setenv("CURATION_PREFECT_SERVER", "run")
+    with pytest.raises(RuntimeError, match="not booted"):
+        with embedded.prefect_api():
+            pass
+    assert started == ["TemporaryServer"] and not (tmp_path / "curation").exists()
