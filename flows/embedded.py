@@ -335,6 +335,8 @@ def serve(directory: Path, port: int, idle: float, poll: float = 1.0) -> int:
                 if time.time() - idle_since >= idle:
                     break
                 fcntl.flock(lease, fcntl.LOCK_UN)
+            # Still holding the lease exclusively when idle: no run finds this server between its
+            # record going and the server stopping. The finally below is for the other ways out.
             if _state(state) == me:
                 state.unlink(missing_ok=True)
             server.stop()
