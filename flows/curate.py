@@ -20,6 +20,7 @@ from typing import Any
 
 from prefect import flow, get_run_logger, task, unmapped
 from prefect.artifacts import create_markdown_artifact
+from prefect.context import FlowRunContext
 from prefect.futures import as_completed
 from prefect.logging.handlers import APILogHandler
 from prefect.task_runners import ProcessPoolTaskRunner, TaskRunner
@@ -73,13 +74,15 @@ class PrefectRunner:
         max_tasks: most tasks per orchestrated phase (dedup's signature, band and shingle phases): a
             band partition of a small corpus is milliseconds of work and a Prefect task costs ~0.1 s,
             so consecutive pieces share a task.
+
+    Attributes:
         inline: run every task in the flow's process, one after another (still task runs).
     """
 
-    def __init__(self, progress: bool = False, max_tasks: int | None = None, inline: bool = False):
+    def __init__(self, progress: bool = False, max_tasks: int | None = None):
         self.progress = progress
         self.max_tasks = max_tasks or 4 * (os.cpu_count() or 1)
-        self.inline = inline
+        self.inline = False
 
     def map(self, step: Step, fn: Callable[[int], Any], items: Sequence[int]) -> list[Any]:
         named = step_task.with_options(name=step.name, task_run_name=step.run_name.replace("{index}", "{item}"))
@@ -157,9 +160,11 @@ def _curate(input: list[str], output: str, config: PipelineConfig, fresh: bool, 
     with pipeline.locked(input, output, work_dir):
         plan = runner.call(Step("plan", "plan", pipeline.plan_run), functools.partial(
             pipeline.plan_run, input, output, config, fresh, work_dir, notes))
-        # One partition: as in the library, nothing to share out, and the pool's workers would only
-        # cost their start (each imports Prefect and loads the models again); the tasks run here.
-        runner.inline = len(plan.partitions) == 1
+        # One partition on the local pool: as in the library, nothing to share out, and the pool's
+        # workers would only cost their start (each imports Prefect and loads the models again); the
+        # tasks run here. On Ray they still go to the cluster the user pointed at.
+        runner.inline = len(plan.partitions) == 1 and isinstance(FlowRunContext.get().task_runner,
+                                                                 ProcessPoolTaskRunner)
         result = pipeline.execute(plan, runner, started, keep_intermediate)
     # Plot links that work from the Prefect UI's machine: the published URL, or the local folder.
     base = result.published_to.rstrip("/") if result.published_to else "file://" + str(result.output_dir.resolve())
