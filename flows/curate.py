@@ -179,20 +179,29 @@ def runner(kind: str = "process", address: str | None = None, workers: int | Non
     if kind == "process":
         return ProcessPoolTaskRunner(max_workers=workers or os.cpu_count())
     if kind == "ray":
+        if address is None:
+            # A local Ray is this run's alone: Ray's own switch for a machine that is no cluster
+            # node makes it bind loopback (it otherwise registers the node, and its daemons listen,
+            # at the machine's private address). Read when Ray is imported, so set before.
+            os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
         try:
             from prefect_ray import RayTaskRunner
         except ImportError as exc:  # an optional extra
             raise RuntimeError(f"--runner ray needs the ray extra: pip install 'curation[ray]' ({exc})") from None
-        # Workers must report to the same Prefect server as the flow (else each starts its own).
-        env = {k: os.environ[k] for k in ("PREFECT_API_URL", "PREFECT_SERVER_ANALYTICS_ENABLED") if k in os.environ}
-        init_kwargs: dict[str, Any] = {"runtime_env": {"env_vars": env}}
         if address is None:
-            # A local Ray: as many CPUs as asked, and no dashboard (nothing to reach it here).
-            init_kwargs |= {"num_cpus": workers or os.cpu_count(), "include_dashboard": False}
-        elif address.split("://")[-1].rsplit(":", 1)[0] in ("127.0.0.1", "localhost"):
-            # A cluster on this machine's loopback: the driver is a loopback node too (Ray would
-            # otherwise register it at the machine's private address, where no raylet listens).
-            init_kwargs |= {"_node_ip_address": "127.0.0.1"}
+            # As many CPUs as asked, no dashboard (nothing to reach it here). Its workers inherit
+            # this process's environment, the Prefect API included; a runtime_env would make Ray
+            # start workers of their own for it instead of the ones it starts with.
+            init_kwargs: dict[str, Any] = {"num_cpus": workers or os.cpu_count(), "include_dashboard": False}
+        else:
+            # Workers of a cluster must report to the same Prefect server as the flow (else each
+            # starts its own).
+            env = {k: os.environ[k] for k in ("PREFECT_API_URL", "PREFECT_SERVER_ANALYTICS_ENABLED") if k in os.environ}
+            init_kwargs = {"runtime_env": {"env_vars": env}}
+            if address.split("://")[-1].rsplit(":", 1)[0] in ("127.0.0.1", "localhost"):
+                # A cluster on this machine's loopback: the driver is a loopback node too (Ray would
+                # otherwise register it at the machine's private address, where no raylet listens).
+                init_kwargs["_node_ip_address"] = "127.0.0.1"
         return RayTaskRunner(address=address, init_kwargs=init_kwargs)
     raise ValueError(f"unknown runner {kind!r}: process or ray")
 

@@ -67,3 +67,34 @@ def test_the_flow_on_a_two_node_cluster_writes_the_local_runs_bytes(tmp_path):
     summary = json.loads((tmp_path / "cluster" / "summary.json").read_text())
     assert summary["partitions"] >= 4
     assert fingerprint(tmp_path / "cluster") == fingerprint(tmp_path / "local")
+
+
+LOCAL_RAY = """
+import json, os, sys
+os.environ["PREFECT_API_URL"] = "http://127.0.0.1:9/api"
+from flows.curate import runner
+task_runner = runner("ray", workers=1)
+import ray
+ray.init(**task_runner.init_kwargs)
+@ray.remote
+def api():
+    return os.environ.get("PREFECT_API_URL")
+print(json.dumps({"nodes": [n["NodeManagerAddress"] for n in ray.nodes()], "api": ray.get(api.remote()),
+                  "init": sorted(task_runner.init_kwargs)}))
+ray.shutdown()
+"""
+
+
+def test_a_local_ray_stays_on_loopback_and_its_workers_see_the_runs_api():
+    """`--runner ray` without an address starts a Ray of its own: its node is 127.0.0.1 (Ray would take
+    the machine's network address), and its workers inherit the flow's environment, Prefect's API
+    included, without a runtime_env (which would make Ray start other workers than its first ones)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "RAY_"))}
+    env |= {"RAY_USAGE_STATS_ENABLED": "0", "PYTHONPATH": str(ROOT)}
+    done = subprocess.run([sys.executable, "-c", LOCAL_RAY], cwd=ROOT, env=env, capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr[-3000:]
+    seen = json.loads(done.stdout.strip().splitlines()[-1])
+    assert seen["nodes"] == ["127.0.0.1"]
+    assert seen["api"] == "http://127.0.0.1:9/api"
+    assert "runtime_env" not in seen["init"]
