@@ -29,7 +29,6 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 import xxhash
-from datasketch import MinHash
 
 from curation.dedup.config import DedupConfig
 from curation.dedup.normalize import TokenBatch, tokenize_batch
@@ -181,6 +180,10 @@ class MinHasher:
     """
 
     def __init__(self, config: DedupConfig):
+        # Imported here: datasketch's package imports scipy and redis (0.7 s), which only a process
+        # that computes signatures needs to pay.
+        from datasketch import MinHash
+
         self.config = config
         perms = MinHash(num_perm=config.num_perm, seed=config.seed).permutations
         if perms.dtype != np.uint32:  # datasketch >= 2.0 'affine32'
