@@ -104,6 +104,8 @@ PLACE_FIRST = frozenset({"San", "Santa", "Santo", "Saint", "Sainte", "St", "Moun
                          "North", "South", "East", "West", "Upper", "Lower", "Bad", "Los", "Las", "El", "Rio"})
 # Date words: two of them ("12 Sep Thu") are no person. (Not Jan, Mar, Sun: Jan Smit, Mar Ruiz, Eryk Sun.)
 DATE_WORDS = frozenset("Feb Apr Jun Jul Aug Sep Sept Oct Nov Dec Mon Tue Tues Wed Thu Thur Thurs Fri Sat".split())
+FENCED = re.compile(r"(?ms)^[ \t]*(```|~~~).*?(?:^[ \t]*\1|\Z)")
+INLINE_CODE = re.compile(r"`[^`\n]+`")
 COPYRIGHT = re.compile(r"(?i)copyright|\u00a9|\(c\)\s*(?:19|20)\d\d|SPDX-FileCopyrightText")
 
 
@@ -161,6 +163,45 @@ def load_lexicons() -> Lexicons:
     return Lexicons(first, last, raw - names, raw, not_nouns)
 
 
+# A name part ends before none of these (``(?![\w@`(/-])``): "Anna's" holds "Anna", "Anna-Lena" does not.
+PART_NOT_AFTER = frozenset("@`(/-")
+
+
+@lru_cache(maxsize=256)
+def _runs_from(firsts: str) -> re.Pattern[str]:
+    """Runs of word characters, ``-`` and ``'`` that start with one of ``firsts``."""
+    return re.compile(rf"[{re.escape(firsts)}][\w'-]*")
+
+
+def occurrences(text: str, parts: set[str]) -> Iterator[tuple[int, int]]:
+    """Spans of ``parts`` standing alone in ``text``: not after a letter, digit or one of
+    ``NOT_BEFORE``, not before a word character or one of ``PART_NOT_AFTER``.
+
+    The same spans as ``re.finditer`` with the alternation of the sorted parts and that
+    look-ahead, keeping the matches whose previous character passes: at a position the
+    alternation takes the first part in sorted order that matches. A part is letters joined by
+    ``-`` or ``'`` (``_WORD``), so it can only end where the run of word characters, ``-`` and
+    ``'`` from its start ends, or before a ``'`` inside that run; those few prefixes are looked
+    up in the set. The alternation would try every part at every capital letter: 0.55 s on a
+    750 kB maintainer list with 1,824 name parts, where this takes milliseconds.
+    """
+    for m in _runs_from("".join(sorted({p[0] for p in parts}))).finditer(text):
+        start, end = m.span()
+        if start and (text[start - 1].isalnum() or text[start - 1] in NOT_BEFORE):
+            continue  # also no part can start inside this run: each position has such a character before it
+        run = m.group()
+        whole = run in parts and not (end < len(text) and text[end] in PART_NOT_AFTER)
+        matches = [run] if whole else []
+        cut = run.find("'")
+        while cut > 0:
+            if run[:cut] in parts:
+                matches.append(run[:cut])
+            cut = run.find("'", cut + 1)
+        if matches:
+            best = min(matches)
+            yield start, start + len(best)
+
+
 @dataclass(frozen=True, slots=True)
 class Candidate:
     start: int
@@ -208,8 +249,12 @@ class NameFinder:
     @staticmethod
     def _code_ranges(text: str) -> Callable[[int], bool]:
         """Whether a position is in a fenced code block or an inline code span: never names."""
-        ranges = [(m.start(), m.end()) for m in re.finditer(r"(?ms)^[ \t]*(```|~~~).*?(?:^[ \t]*\1|\Z)", text)]
-        ranges += [(m.start(), m.end()) for m in re.finditer(r"`[^`\n]+`", text)]
+        ranges: list[tuple[int, int]] = []
+        # Most texts hold no fence: two substring tests instead of a regex tried at every line.
+        if "```" in text or "~~~" in text:
+            ranges += [(m.start(), m.end()) for m in FENCED.finditer(text)]
+        if "`" in text:
+            ranges += [(m.start(), m.end()) for m in INLINE_CODE.finditer(text)]
         ranges.sort()
         starts = [s for s, _ in ranges]
 
@@ -332,15 +377,12 @@ class NameFinder:
                     if len(c.words) > 1:
                         parts.update(w for w in c.words if len(w) > 2 and w.lower() not in lex.not_nouns)
             if parts:  # "Anna Berg ... Anna also sent the slides": the same person, alone
-                # No look-behind (it would stop the regex engine from skipping text): checked below.
-                alone = re.compile(rf"(?:{'|'.join(map(re.escape, sorted(parts)))})(?![\w@`(/-])")
-                for m in alone.finditer(texts[i]):
-                    if m.start() and (texts[i][m.start() - 1].isalnum() or texts[i][m.start() - 1] in NOT_BEFORE):
+                text = texts[i]
+                for start, end in occurrences(text, parts):
+                    if code[i](start):
                         continue
-                    if code[i](m.start()):
-                        continue
-                    line = texts[i][texts[i].rfind("\n", 0, m.start()) + 1:m.start()]
+                    line = text[text.rfind("\n", 0, start) + 1:start]
                     if self.public_attribution == "redact" or not COPYRIGHT.search(line):
-                        found[i].append((self.entity, m.start(), m.end()))
+                        found[i].append((self.entity, start, end))
         # A name part inside the full name is dropped; names never overlap otherwise.
         return [remove_overlaps(f) for f in found]

@@ -3,7 +3,10 @@ evaluation set (tests/pii_eval.py, scored in test_pii.py) does not single out.""
 
 from __future__ import annotations
 
+import gzip
+import json
 import pickle
+import re
 import shutil
 
 import pytest
@@ -14,6 +17,7 @@ from curation.pii import names as names_module
 from curation.pii.addresses import AddressFinder
 from curation.pii.names import NameFinder
 from curation.pii.redact import PIIRedactor
+from helpers import SAMPLE
 
 
 def redacted(text: str, **kwargs) -> str:
@@ -37,6 +41,31 @@ def test_a_name_found_once_goes_everywhere_in_its_document_parts_included():
     stage = PIIRedactor()
     a, b = stage([Document("a", "Patch by Gilbert Roche."), Document("b", "Gilbert also sent it.")]).kept
     assert (a.text, b.text) == ("Patch by <PERSON>.", "Gilbert also sent it.")
+
+
+def _alternation(text: str, parts: set[str]) -> list[tuple[int, int]]:
+    """The definition occurrences() must equal: the sorted parts' alternation, then the check before."""
+    regex = re.compile(rf"(?:{'|'.join(map(re.escape, sorted(parts)))})(?![\w@`(/-])")
+    return [m.span() for m in regex.finditer(text)
+            if not (m.start() and (text[m.start() - 1].isalnum() or text[m.start() - 1] in names_module.NOT_BEFORE))]
+
+
+def test_name_parts_are_found_as_the_alternation_finds_them():
+    parts = {"Anna", "Anna's", "Berg", "Mac", "Mac'Donald", "O'Neil", "Lena", "Ström", "Zoë"}
+    text = ("Anna, Anna's, Annas, xAnna, _Anna, 1Anna, -Anna, 'Anna, Anna-Lena, Anna@x, Anna(1), Anna/, Anna`, "
+            "Anna'x, Anna's'y, Mac'Donald, Mac'Donalds, Mac'Don, Mac's, O'Neil, O'Neil's, Berg\nBerg\tStröm "
+            "Ström2 Zoë. «Zoë» Lena-Anna Anna")
+    assert list(names_module.occurrences(text, parts)) == _alternation(text, parts)
+    # On every document of the sample with its own names' parts, as the stage collects them.
+    finder = NameFinder(use_ner=False)
+    texts = [json.loads(line)["text"] for line in gzip.open(SAMPLE, "rt")]
+    checked = 0
+    for text, spans in zip(texts, finder.find(texts)):
+        parts = {w for _, s, e in spans for w in text[s:e].split() if len(w) > 2 and w[0].isupper()}
+        if parts:
+            checked += 1
+            assert list(names_module.occurrences(text, parts)) == _alternation(text, parts)
+    assert checked > 100
 
 
 def test_public_attribution_is_kept_unless_asked_and_the_switch_is_documented():
