@@ -63,7 +63,8 @@ def _without(*modules: str):
 
 with _without("transformers", "torch"):
     import spacy
-    from presidio_analyzer import AnalyzerEngine, LocalRecognizer, RecognizerResult
+    from presidio_analyzer import AnalyzerEngine, EntityRecognizer, LocalRecognizer, RecognizerResult
+    from presidio_analyzer.context_aware_enhancers import ContextAwareEnhancer, LemmaContextAwareEnhancer
     from presidio_analyzer.nlp_engine import NlpArtifacts, NlpEngineProvider, SpacyNlpEngine
     from presidio_analyzer.predefined_recognizers import SpacyRecognizer
     from presidio_analyzer.recognizer_registry import RecognizerRegistry
@@ -728,15 +729,37 @@ def build_nlp_engine(model_name: str = "blank:en", max_length: int = 16 << 20) -
     return provider.create_engine()
 
 
+class NoContextEnhancer(ContextAwareEnhancer):
+    """Presidio's context step for recognizers that declare no context words: the results as they are.
+
+    Presidio's default (``LemmaContextAwareEnhancer``) deep-copies every result, then skips each one
+    whose recognizer has no context words, which is all of ours: the copies were a third of the
+    pattern recognizers' time.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(context_similarity_factor=0, min_score_with_context_similarity=0,
+                         context_prefix_count=0, context_suffix_count=0)
+
+    def enhance_using_context(self, text: str, raw_results: list[RecognizerResult], nlp_artifacts: NlpArtifacts,
+                              recognizers: list[EntityRecognizer], context: list[str] | None = None,
+                              ) -> list[RecognizerResult]:
+        return list(raw_results)
+
+
 def build_analyzer(entities: tuple[str, ...] | list[str] = PATTERN_ENTITIES,
                    max_length: int = 16 << 20, private_ips: str = "redact") -> AnalyzerEngine:
     """A Presidio ``AnalyzerEngine`` over a blank spaCy pipeline with our pattern recognizers only."""
     registry = RecognizerRegistry(supported_languages=[LANGUAGE])
-    for entity in entities:
-        recognizer = RECOGNIZERS[entity]
-        registry.add_recognizer(recognizer(private_ips) if recognizer is CurationIpRecognizer else recognizer())
+    recognizers = [RECOGNIZERS[e](private_ips) if RECOGNIZERS[e] is CurationIpRecognizer else RECOGNIZERS[e]()
+                   for e in entities]
+    for recognizer in recognizers:
+        registry.add_recognizer(recognizer)
+    # Presidio's own context step where a recognizer has context words; ours have none.
+    enhancer = LemmaContextAwareEnhancer() if any(r.context for r in recognizers) else NoContextEnhancer()
     return AnalyzerEngine(registry=registry, nlp_engine=build_nlp_engine("blank:en", max_length),
-                          supported_languages=[LANGUAGE], default_score_threshold=0.5)
+                          supported_languages=[LANGUAGE], default_score_threshold=0.5,
+                          context_aware_enhancer=enhancer)
 
 
 def build_ner_analyzer(model_name: str, max_length: int) -> AnalyzerEngine:

@@ -258,10 +258,9 @@ class PIIRedactor(Stage):
             while pos >= 0:
                 pos = text.find(literal, take(pos, pos + len(literal)))
         for regex in engines["regexes"]:
-            taken = -1
-            for m in regex.finditer(text):
-                if m.start() > taken:  # else still on a line already taken
-                    taken = take(m.start(), m.end())
+            m = regex.search(text)
+            while m is not None:  # the rest of a taken line need not be scanned
+                m = regex.search(text, take(m.start(), m.end()))
         if engines["block"]:
             begin = text.find(engines["block"])
             if begin >= 0:
