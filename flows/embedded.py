@@ -20,6 +20,7 @@ stopped with it.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -71,7 +72,18 @@ def prefect_api(wait: bool = True) -> Iterator[PrefectApi]:
     server: TemporaryServer | SharedServer = TemporaryServer()
     if os.environ.get("CURATION_PREFECT_SERVER", "shared") != "run" and sys.platform != "win32":
         server = SharedServer(shared_server_dir(), float(os.environ.get("CURATION_PREFECT_SERVER_IDLE", 600)))
-    server.start()  # before importing Prefect: it boots while we import
+    try:
+        server.start()  # before importing Prefect: it boots while we import
+    except OSError as exc:
+        if not isinstance(server, SharedServer):
+            raise
+        # A read-only home, a cache on a file system without locks: the run still runs, on a
+        # server of its own, and says why.
+        server.stop()
+        print(f"note: the shared Prefect server's folder {server.directory} cannot be used ({exc}); "
+              "this run starts a server of its own", file=sys.stderr)
+        server = TemporaryServer()
+        server.start()
     try:
         from prefect.context import refresh_global_settings_context
         from prefect.settings import PREFECT_API_URL, temporary_settings
@@ -278,7 +290,8 @@ class SharedServer:
             self._supervisor.terminate()  # launched by this run and never used
         self._unlock_start()
         if self._lease is not None:
-            os.utime(self.directory / "lease")  # idle from now
+            with contextlib.suppress(OSError):  # also called when start() failed half-way
+                os.utime(self.directory / "lease")  # idle from now
             self._lease.close()
             self._lease = None
 

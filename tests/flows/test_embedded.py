@@ -117,3 +117,16 @@ def test_a_run_can_have_a_server_of_its_own(tmp_path, monkeypatch):
         with embedded.prefect_api():
             pass
     assert started == ["TemporaryServer"] and not (tmp_path / "curation").exists()
+
+
+def test_an_unusable_shared_folder_means_a_server_of_its_own(tmp_path):
+    """A read-only home or a cache without locks must not stop a run: it gets a server of its own
+    and says why."""
+    blocked = tmp_path / "not-a-folder"
+    blocked.write_text("a file where the cache folder would be")
+    proc = use(env(tmp_path) | {"XDG_CACHE_HOME": str(blocked)})
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err
+    assert json.loads(out.strip().splitlines()[-1])["ok"]
+    assert "note: the shared Prefect server's folder" in err and "a server of its own" in err
+    assert blocked.read_text() == "a file where the cache folder would be"
