@@ -29,7 +29,9 @@ RUN = textwrap.dedent("""
         thread.start(); thread.join()
         time.sleep(float(sys.argv[1]))
         ok = httpx.get(api.url + "/health", timeout=5).status_code == 200 and seen == [api.url]
-        print(json.dumps({"url": api.url, "pid": pid, "ok": ok}))
+        # No flow-run heartbeats to our own server (ending a flow waited up to 1 s for that thread).
+        heartbeat = get_current_settings().flows.heartbeat_frequency
+        print(json.dumps({"url": api.url, "pid": pid, "ok": ok, "heartbeat": heartbeat}))
 """)
 
 
@@ -72,6 +74,7 @@ def test_runs_share_one_server_that_stops_once_idle(tmp_path):
     first, second = use(environ, hold=1), use(environ, hold=1)
     a, b = result(first), result(second)
     assert a["url"] == b["url"] and a["pid"] == b["pid"] and a["ok"] and b["ok"]
+    assert a["heartbeat"] is None
     # A run that lasts longer than the idle time keeps it up: it stops only once idle.
     held = result(use(environ, hold=4))
     assert held["url"] == a["url"] and held["ok"]
