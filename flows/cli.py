@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import atexit
 import contextlib
 import functools
+import gc
 import os
 import socket
 import sys
@@ -67,6 +69,8 @@ def main(argv: list[str] | None = None) -> int:
     # Task-state lines for every partition would drown the run's summary, and this command prints
     # its own one-line errors; set PREFECT_LOGGING_LEVEL to see Prefect's logs.
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "CRITICAL")
+    if argv is None:  # the command's own process, not a caller's (curation.pipeline.local.freeze_at_exit)
+        atexit.register(gc.freeze)
     argv = sys.argv[1:] if argv is None else list(argv)
     # A flow run needs its temporary server (~2-3 s to boot): start it before the CLI's own imports
     # and checks, which then cost nothing; a run the checks refuse stops it unused.

@@ -30,6 +30,7 @@ from classifiers.default import fill_default_model
 from curation import pipeline
 from curation.config import PipelineConfig
 from curation.pipeline import Step
+from curation.pipeline.local import freeze_at_exit
 
 
 def transient(task_: Any, task_run: Any, state: Any) -> bool:
@@ -117,7 +118,7 @@ def _gather(futures: Iterable[Any], desc: str, progress: bool) -> list[Any]:
 
 
 @flow(name="curate", log_prints=True, persist_result=False,
-      task_runner=ProcessPoolTaskRunner(max_workers=os.cpu_count()))
+      task_runner=ProcessPoolTaskRunner(max_workers=os.cpu_count(), initializer=freeze_at_exit))
 def curate(input: list[str], output: str, config: PipelineConfig | None = None, fresh: bool = False,
            keep_intermediate: bool = False, work_dir: str | None = None, tasks_per_phase: int | None = None,
            progress: bool = False, notes: list[str] | None = None) -> dict[str, Any]:
@@ -177,7 +178,7 @@ def _curate(input: list[str], output: str, config: PipelineConfig, fresh: bool, 
 def runner(kind: str = "process", address: str | None = None, workers: int | None = None) -> TaskRunner:
     """The task runner for ``curate.with_options(task_runner=...)``: ``process`` or ``ray``."""
     if kind == "process":
-        return ProcessPoolTaskRunner(max_workers=workers or os.cpu_count())
+        return ProcessPoolTaskRunner(max_workers=workers or os.cpu_count(), initializer=freeze_at_exit)
     if kind == "ray":
         if address is None:
             # A local Ray is this run's alone: Ray's own switch for a machine that is no cluster

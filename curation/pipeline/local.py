@@ -3,6 +3,8 @@ as one call with no Prefect at all (``curate run --runner library``)."""
 
 from __future__ import annotations
 
+import atexit
+import gc
 import multiprocessing
 import sys
 from collections.abc import Callable, Sequence
@@ -20,13 +22,25 @@ from curation.pipeline.result import RunResult
 from curation.stage import MapFn
 
 
+def freeze_at_exit() -> None:
+    """Skip the garbage collector's last pass when this process exits.
+
+    A process with the models loaded spent ~0.6 s exiting, most of it in that pass walking every
+    object to free memory the system takes back anyway (0.17 s with it skipped): the pool's
+    shutdown waits for its workers, the command for itself. Exit handlers still run, and objects
+    are still freed as their last reference goes; what is skipped is finding reference cycles.
+    Every output is closed, checked and recorded before a process gets there.
+    """
+    atexit.register(gc.freeze)
+
+
 class LocalRunner:
     """Steps in this process (``workers=1``) or a pool of ``workers`` spawned processes."""
 
     def __init__(self, workers: int = 1, progress: bool = False):
         self.progress = progress
-        self._pool = (ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
-                      if workers > 1 else None)
+        self._pool = (ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
+                                          initializer=freeze_at_exit) if workers > 1 else None)
 
     def __enter__(self) -> LocalRunner:
         return self

@@ -161,3 +161,31 @@ def test_worker_processes_give_byte_identical_output(tmp_path):
             assert (tmp_path / "one" / sub / name).read_bytes() == (tmp_path / "two" / sub / name).read_bytes()
     assert [s["docs_out"] for s in one.summary["stages"]] == [s["docs_out"] for s in two.summary["stages"]]
     assert one.summary["stages"][2]["counters"] == two.summary["stages"][2]["counters"]
+
+
+EXIT_SCRIPT = """
+import atexit, gc, sys
+from curation.pipeline.local import freeze_at_exit
+atexit.register(lambda: open(sys.argv[1], "w").write(str(gc.get_freeze_count() > 0)))  # runs after it
+freeze_at_exit()
+keep = [[i] for i in range(100_000)]
+"""
+
+
+def test_pool_workers_and_the_command_skip_the_last_garbage_collection(tmp_path):
+    """Every pool's workers freeze the collector at exit (the pools' shutdown waited ~0.6 s per
+    worker for that last pass), and the exit handlers registered before it still run."""
+    import subprocess
+    import sys
+
+    from flows.curate import curate, runner
+    from curation.pipeline.local import LocalRunner, freeze_at_exit
+
+    with LocalRunner(workers=2) as local:
+        assert local._pool._initializer is freeze_at_exit
+    assert runner("process")._initializer is freeze_at_exit
+    assert curate.task_runner._initializer is freeze_at_exit
+    done = subprocess.run([sys.executable, "-c", EXIT_SCRIPT, str(tmp_path / "ran")], capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "ran").read_text() == "True"
