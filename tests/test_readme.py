@@ -23,6 +23,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import textwrap
 import time
 from pathlib import Path
@@ -117,10 +118,16 @@ def ran(checkout) -> Path:
 SERVED: dict[Path, dict] = {}  # checkout -> the served run: {"url", "run_id"}
 
 
+RAY_TEMP: dict[Path, Path] = {}  # checkout -> the Ray temp folder of its `--runner ray` command (worker logs)
+
+
 def _run_every_command(checkout: Path):
+    # Ray's sockets live in its temp folder, and a Unix socket path has at most 107 bytes: a short one.
+    RAY_TEMP[checkout] = Path(tempfile.mkdtemp(prefix="ray", dir="/tmp"))
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
     env |= {"PREFECT_SERVER_ANALYTICS_ENABLED": "false", "RAY_USAGE_STATS_ENABLED": "0", "PYTHONPATH": str(ROOT),
-            "XDG_CACHE_HOME": os.environ.get("XDG_CACHE_HOME", str(Path.home() / ".cache"))}
+            "XDG_CACHE_HOME": os.environ.get("XDG_CACHE_HOME", str(Path.home() / ".cache")),
+            "RAY_TMPDIR": str(RAY_TEMP[checkout])}
     port = free_port()
     serve = None
     ran = []
@@ -176,6 +183,7 @@ def _run_every_command(checkout: Path):
             SMOKE_RUNS.pop(checkout).kill()
         raise
     finally:
+        shutil.rmtree(RAY_TEMP.pop(checkout), ignore_errors=True)
         if serve is not None:
             os.killpg(serve.pid, signal.SIGTERM)
             try:
@@ -193,6 +201,10 @@ def test_every_readme_command_runs(ran):
     # The same bytes whatever runs the default chain: Ray, the library, a served deployment.
     library = fingerprint(checkout / "out-library")
     assert fingerprint(checkout / "out-ray") == library
+    # The sample is one partition, yet `--runner ray` ran its tasks on Ray's workers, not inline in the
+    # flow as the local process pool does: the runner the user chose.
+    logs = "".join(f.read_text(errors="replace") for f in RAY_TEMP[checkout].glob("**/logs/worker-*.out"))
+    assert ":task_name:filter-partition" in logs and ":task_name:late-partition" in logs
     assert fingerprint(checkout / "out-served") == library
     assert (checkout / "export" / "nanogpt" / "val.bin").stat().st_size > 0
     # The crawl: WARC pages in, their main text and URLs out, the bad records quarantined.

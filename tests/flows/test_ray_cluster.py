@@ -99,26 +99,3 @@ def test_a_local_ray_stays_on_loopback_and_its_workers_see_the_runs_api():
     assert seen["api"] == "http://127.0.0.1:9/api"
     assert "runtime_env" not in seen["init"]
 
-
-def test_a_one_partition_run_on_a_local_ray_runs_its_tasks_on_ray(tmp_path):
-    """One partition runs in the flow's process on the local process pool (nothing to share out),
-    but `--runner ray` still sends its tasks to Ray's workers: the runner the user chose."""
-    data = tmp_path / "slice.jsonl"
-    with __import__("gzip").open(SAMPLE, "rt") as fh:
-        data.write_text("".join(fh.readline() for _ in range(300)))
-    config = tmp_path / "c.yaml"
-    config.write_text("preset: minimal\ntokenizer: {vocab_size: 2000}\n")
-    # Ray's sockets live under its temp folder, and a Unix socket path has at most 107 bytes.
-    temp = Path(tempfile.mkdtemp(prefix="ray", dir="/tmp"))
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "RAY_"))}
-    env |= {"PREFECT_SERVER_ANALYTICS_ENABLED": "false", "RAY_USAGE_STATS_ENABLED": "0", "PYTHONPATH": str(ROOT),
-            "RAY_TMPDIR": str(temp)}
-    try:
-        done = curate("--input", str(data), "--config", str(config), "--output", str(tmp_path / "out"), "--runner",
-                      "ray", env=env)
-        assert done.returncode == 0, done.stderr[-3000:]
-        assert json.loads((tmp_path / "out" / "summary.json").read_text())["partitions"] == 1
-        logs = "".join(f.read_text() for f in temp.glob("**/logs/worker-*.out"))
-        assert ":task_name:filter-partition" in logs and ":task_name:late-partition" in logs
-    finally:
-        shutil.rmtree(temp, ignore_errors=True)
