@@ -55,8 +55,6 @@ def _byte_table(strip_punctuation: bool) -> np.ndarray:
     return np.concatenate([_separators([chr(c) for c in range(128)], strip_punctuation), np.zeros(128, bool)])
 
 
-
-
 def split_words(arr: pa.Array, strip_punctuation: bool) -> tuple[pa.Array, np.ndarray]:
     """Every word of every text, flattened (a ``large_string`` array), and per-text offsets into it.
 

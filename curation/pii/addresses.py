@@ -71,7 +71,9 @@ DE_NL_TYPES = ("straße", "strasse", "str.", "weg", "gasse", "platz", "allee", "
 # starts at the space, the letter is a look-behind: the engine skips to spaces, not to every letter.
 DE_NL = re.compile(rf" (?<=[a-z\u00df.] ){_NUMBER}\b")
 DE_NL_ENDINGS = DE_NL_TYPES + tuple(t.capitalize() for t in DE_NL_TYPES)  # Janin-Noack-Weg
-FR = re.compile(r"\d(?<![^\W_]\d)\d{0,3}(?: ?(?:bis|ter|[A-D]))?,? (?:rue|avenue|av\.|boulevard|bd|place|chemin|impasse|all[ée]e|"
+# The same look-behind: not after a letter or digit.
+FR = re.compile(r"\d(?<![^\W_]\d)\d{0,3}(?: ?(?:bis|ter|[A-D]))?,? "
+                r"(?:rue|avenue|av\.|boulevard|bd|place|chemin|impasse|all[ée]e|"
                 rf"quai|route|cours|passage|square|voie|sentier) (?:de la |de l'|des |du |de |d'|l')?{_CAP}"
                 rf"(?: (?:de |la |le )?{_CAP}){{0,3}}")
 IT_ES_TYPES = ("Via", "Viale", "Piazza", "Piazzale", "Corso", "Largo", "Vicolo", "Strada", "Contrada", "Borgo",
@@ -130,7 +132,7 @@ class AddressFinder:
             if word.lower() == ending.lower() or (ending[0].isupper() and not word.endswith("-" + ending)):
                 continue  # a name before the type (Beckergasse 8, Janin-Noack-Weg 55), not "Ring 04"
             found.append((word_start, m.end(), False))
-        found += [(m.start(), m.end(), False) for m in FR.finditer(text)]  # not after a letter or digit
+        found += [(m.start(), m.end(), False) for m in FR.finditer(text)]
         for m in IT_ES.finditer(text):
             if not m.start() or not text[m.start() - 1].isalnum():
                 found.append((m.start(), m.end(), False))

@@ -318,7 +318,8 @@ def test_no_context_step_gives_presidios_results(sample_docs):
                                default_score_threshold=0.5, context_aware_enhancer=LemmaContextAwareEnhancer())
     texts = [d["text"] for d in sample_docs[:400]] + WINDOW_EDGES
     for text in texts:
-        a, b = (sorted((r.entity_type, r.start, r.end, r.score) for r in e.analyze(text, "en")) for e in (ours, presidios))
+        a, b = (sorted((r.entity_type, r.start, r.end, r.score) for r in engine.analyze(text, "en"))
+                for engine in (ours, presidios))
         assert a == b
 
 
