@@ -5,8 +5,8 @@ one Python string per 5-gram costs more than datasketch's permutations. Here a b
 by Arrow kernels (:mod:`curation.dedup.normalize`), each *distinct* word of the batch is hashed
 once (xxh3-64), and the n-gram hashes are combined with vectorized uint64 arithmetic. The
 signature then applies datasketch's own permutation parameters (scheme ``affine32``: MurmurHash3
-``fmix32`` of the 32-bit input, then ``a * x + b mod 2**32``) to the whole batch, 128 permutations
-x 8,192 shingles per numpy call.
+``fmix32`` of the 32-bit input, then ``a * x + b mod 2**32``) in one compiled pass over the
+shingles (:func:`curation.kernels.min_permutations`), each document's 128 minima kept in registers.
 
 The shingle hash is an ordinary function of the shingle, so datasketch reproduces our signatures
 exactly when given it (tested):
@@ -38,7 +38,6 @@ MASK64 = (1 << 64) - 1
 # Golden-ratio multiplier (Knuth): odd, so h -> h * M is a bijection mod 2**64.
 COMBINE = 0x9E3779B97F4A7C15
 EMPTY = np.uint32(0xFFFFFFFF)  # datasketch's "no value yet" for affine32
-CHUNK = 8192  # shingles per permutation block: 128 x 8,192 x 4 B = 4 MiB, fits in L2/L3
 
 
 # --------------------------------------------------------------------------------------------
@@ -81,16 +80,6 @@ def char_shingle_hash(shingle: bytes | str) -> int:
 # Vectorized batch path
 
 
-def _fmix32(h: np.ndarray) -> np.ndarray:
-    """MurmurHash3's 32-bit finalizer in place (datasketch's ``_fmix`` for width 32)."""
-    h ^= h >> np.uint32(16)
-    h *= np.uint32(0x85EBCA6B)
-    h ^= h >> np.uint32(13)
-    h *= np.uint32(0xC2B2AE35)
-    h ^= h >> np.uint32(16)
-    return h
-
-
 def _fmix64(h: np.ndarray) -> np.ndarray:
     h ^= h >> U64(33)
     h *= U64(0xFF51AFD7ED558CCD)
@@ -130,37 +119,9 @@ def shingle_hashes(token_hashes: np.ndarray, offsets: np.ndarray, n: int) -> tup
     as in DataTrove; a document without tokens has no shingles. Repeated shingles are kept (the
     minimum does not care).
     """
-    lengths = np.diff(offsets)
-    total = int(token_hashes.size)
-    counts = np.where(lengths >= n, lengths - n + 1, (lengths > 0).astype(np.int64))
-    shingle_offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
-    if total == 0:
-        return np.zeros(0, np.uint32), shingle_offsets
-    windows = max(total - n + 1, 0)
-    acc = token_hashes[:windows].copy()
-    for k in range(1, n):
-        acc *= U64(COMBINE)
-        acc += token_hashes[k:windows + k]
-    # Window i is a shingle iff it ends inside the document it starts in: the last n - 1
-    # positions of every document are not (a scatter over documents, not a pass over tokens).
-    valid = np.ones(windows, bool)
-    starts, ends = offsets[:-1], offsets[1:]
-    for k in range(1, n):
-        pos = ends - k
-        valid[pos[(pos >= starts) & (pos < windows)]] = False
-    full = acc[valid]
-    short_docs = np.flatnonzero((lengths > 0) & (lengths < n))
-    if short_docs.size:
-        out = np.empty(int(shingle_offsets[-1]), U64)
-        is_short = np.zeros(int(shingle_offsets[-1]), bool)
-        is_short[shingle_offsets[short_docs]] = True
-        out[~is_short] = full
-        for d in short_docs:
-            out[shingle_offsets[d]] = combine_hashes(token_hashes[offsets[d]:offsets[d + 1]].tolist())
-        full = out
-    folded = full >> U64(32)
-    folded ^= full
-    return folded.astype(np.uint32), shingle_offsets
+    from curation.kernels import ngram_hashes  # Numba: only where documents are shingled
+
+    return ngram_hashes(np.ascontiguousarray(token_hashes, U64), np.ascontiguousarray(offsets, np.int64), n)
 
 
 @dataclass(slots=True)
@@ -188,9 +149,8 @@ class MinHasher:
         perms = MinHash(num_perm=config.num_perm, seed=config.seed).permutations
         if perms.dtype != np.uint32:  # datasketch >= 2.0 'affine32'
             raise RuntimeError("datasketch >= 2.0 with the 'affine32' scheme is required")
-        self.a = np.ascontiguousarray(perms[0])[:, None]
-        self.b = np.ascontiguousarray(perms[1])[:, None]
-        self._buf = np.empty((config.num_perm, CHUNK), np.uint32)
+        self.a = np.ascontiguousarray(perms[0])
+        self.b = np.ascontiguousarray(perms[1])
 
     def shingles(self, batch: TokenBatch) -> tuple[np.ndarray, np.ndarray]:
         """32-bit shingle hashes and their per-document offsets for a tokenized batch."""
@@ -208,25 +168,11 @@ class MinHasher:
 
     def signatures(self, shingles: np.ndarray, offsets: np.ndarray) -> np.ndarray:
         """MinHash of each document's shingles: ``(n, num_perm)`` uint32, equal to datasketch's."""
-        n_docs = offsets.size - 1
-        out = np.full((n_docs, self.config.num_perm), EMPTY, np.uint32)
-        x = _fmix32(shingles.copy())
-        starts, ends = offsets[:-1], offsets[1:]
-        nonempty = np.flatnonzero(ends > starts)
-        total = x.size
-        for c0 in range(0, total, CHUNK):
-            c1 = min(total, c0 + CHUNK)
-            block = self._buf[:, :c1 - c0]
-            np.multiply(self.a, x[None, c0:c1], out=block)
-            np.add(block, self.b, out=block)
-            # The non-empty documents that overlap [c0, c1), and where each starts in the block.
-            lo = np.searchsorted(ends[nonempty], c0, side="right")
-            hi = np.searchsorted(starts[nonempty], c1, side="left")
-            docs = nonempty[lo:hi]
-            local = np.maximum(starts[docs] - c0, 0)
-            mins = np.minimum.reduceat(block, local, axis=1).T
-            np.minimum(out[docs], mins, out=mins)
-            out[docs] = mins
+        from curation.kernels import min_permutations  # Numba: only where documents are signed
+
+        out = np.full((offsets.size - 1, self.config.num_perm), EMPTY, np.uint32)
+        min_permutations(np.ascontiguousarray(shingles, np.uint32), np.ascontiguousarray(offsets, np.int64),
+                         self.a, self.b, out)
         return out
 
     def batch(self, texts: pa.Array | pa.ChunkedArray | list[str], normalized: bool = False) -> SignatureBatch:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import gzip
 import json
+import unicodedata
 from collections import Counter
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from curation.dedup import (DedupConfig, MinHasher, NormalizeConfig, UnionFind, 
                             partitions, staging_parts, s_curve, signature_partition, text_hash128, tokenize_batch,
                             tokens, word_shingle_hash)
 from curation.dedup.cluster import _Block
+from curation.dedup.normalize import _nfc, nfc_unsafe
 
 from helpers import SAMPLE
 
@@ -87,6 +89,37 @@ def test_batch_tokens_equal_single_document_tokens(sample_docs):
 def test_exact_hash_is_xxh3_128_of_normalized_text():
     hi, lo, ok = exact_hashes(pa.array(["hello world", "", "hello world"]))
     assert (int(hi[0]), int(lo[0])) == text_hash128("hello world") and ok.tolist() == [True, False, True]
+
+
+def test_nfc_flags_every_character_that_can_change_a_text():
+    """A text is only normalized when it holds a flagged character: every non-starter, every
+    character NFC changes by itself, and every last character of a composite that NFC composes
+    (found through NFD/NFC on every code point, Hangul syllables included, not the table the flag
+    is built from)."""
+    every = np.arange(0x80, 0x110000, dtype=np.uint32)
+    every = every[(every < 0xD800) | (every > 0xDFFF)]
+    flagged = set(every[nfc_unsafe(every)].tolist())
+    must = set()
+    for cp in every.tolist():
+        ch = chr(cp)
+        if unicodedata.combining(ch) or unicodedata.normalize("NFC", ch) != ch:
+            must.add(cp)
+        nfd = unicodedata.normalize("NFD", ch)
+        if len(nfd) >= 2 and unicodedata.normalize("NFC", nfd) == ch:
+            must.add(ord(nfd[-1]))
+    assert must <= flagged
+    assert len(flagged) < 3 * len(must)  # a flag, not every non-ASCII character
+
+
+def test_nfc_of_a_batch_equals_python_on_every_text(sample_docs):
+    texts = [d["text"] for d in sample_docs] + [
+        "Cafe\u0301", "\u1100\u1161\u11a8 \uac00\u11a8", "\u0b47\u0b3e", "\u212b \u0344 \u0f73", "a\u0323\u0307",
+        "plain ascii", "", "“curly” — é", "\U0001d15e", "\u0d46\u0d3e x", "e\u0301\u0301"]
+    arr = pa.array(texts, pa.large_string())
+    for part in (arr, arr.slice(3)):
+        assert _nfc(part).to_pylist() == [unicodedata.normalize("NFC", t) for t in part.to_pylist()]
+    untouched = pa.array(["plain", "“curly” café"], pa.large_string())
+    assert _nfc(untouched) is untouched  # nothing flagged: the same array back
 
 
 # ---------------------------------------------------------------------------------------------
