@@ -181,3 +181,146 @@ def ngram_hashes(token_hashes: np.ndarray, offsets: np.ndarray, n: int) -> tuple
             out[j] = np.uint32((h >> np.uint64(32)) ^ (h & np.uint64(0xFFFFFFFF)))
             j += 1
     return out, shingle_offsets
+
+
+@njit(**_FAST)
+def _fmix64(h: np.uint64) -> np.uint64:
+    h ^= h >> np.uint64(33)
+    h *= np.uint64(0xFF51AFD7ED558CCD)
+    h ^= h >> np.uint64(33)
+    h *= np.uint64(0xC4CEB9FE1A85EC53)
+    h ^= h >> np.uint64(33)
+    return h
+
+
+@njit(**_FAST)
+def ngram_cover(ids: np.ndarray, lengths: np.ndarray, offsets: np.ndarray, n: int, multiplier: np.uint64,
+                shorter: np.ndarray, m: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per document, the characters covered by its word n-grams that occur more than once in it.
+
+    Each document's n-grams go into a hash table of their own, keyed by ``h = h * multiplier + id``
+    over their words' ids and compared word by word on a key match, so two n-grams are counted
+    together only if their words are equal. Given where repeated m-grams start (m < n), only the
+    n-grams made of repeated m-grams are candidates: every occurrence of a repeated n-gram is one,
+    and on real text they are a small share once n > 2.
+
+    Args:
+        ids: Each word's id (equal words, equal ids), the batch's words back to back.
+        lengths: Each word's length in characters.
+        offsets: ``[offsets[d], offsets[d + 1])`` are document d's words.
+        n: Words per n-gram.
+        multiplier: Of the key (tests pass 0 to make keys collide).
+        shorter: Where an occurrence of a repeated m-gram starts (bool per word), from an earlier
+            call; ignored when ``m`` is 0.
+        m: The m of ``shorter``, or 0.
+
+    Returns:
+        ``top``: the characters of the most frequent repeated n-gram times its count (ties: the one
+        seen first, as ``Counter.most_common``); ``dup``: the characters of the words inside any
+        occurrence of a repeated n-gram, each word once (Gopher, Rae et al. 2021, A.1.1), both 0
+        where no n-gram repeats; and where an occurrence of a repeated n-gram starts (for ``shorter``).
+    """
+    docs = offsets.size - 1
+    top = np.zeros(docs, np.int64)
+    dup = np.zeros(docs, np.int64)
+    repeated = np.zeros(ids.size, np.bool_)
+    most = 0
+    for d in range(docs):
+        most = max(most, offsets[d + 1] - offsets[d] - n + 1)
+    if most < 2:
+        return top, dup, repeated
+    size = 1
+    while size < 2 * most:
+        size *= 2
+    slot_first = np.empty(size, np.int64)  # word index of the n-gram's first occurrence; -1: empty
+    slot_count = np.empty(size, np.int64)
+    slot_key = np.empty(size, np.uint64)
+    window_slot = np.empty(most, np.int64)  # -1: not a candidate
+    edges = np.empty(most + n, np.int64)
+    top_power = np.uint64(1)  # multiplier ** n: the weight of the word leaving the window
+    for _ in range(n):
+        top_power *= multiplier
+    need = n - m + 1  # repeated m-grams in a row that make a candidate
+    for d in range(docs):
+        start = offsets[d]
+        windows = offsets[d + 1] - start - n + 1
+        if windows < 2:
+            continue
+        if m == 0:
+            window_slot[:windows] = 0
+            candidates = windows
+        else:
+            candidates = 0
+            run = 0
+            for p in range(start, offsets[d + 1]):  # window w is a candidate iff shorter[w .. w + n - m]
+                run = run + 1 if shorter[p] else 0
+                w = p - start - (n - m)
+                if 0 <= w < windows:
+                    if run >= need:
+                        window_slot[w] = 0
+                        candidates += 1
+                    else:
+                        window_slot[w] = -1
+        if candidates < 2:
+            continue
+        table = 1
+        while table < 2 * candidates:
+            table *= 2
+        mask = np.uint64(table - 1)
+        slot_first[:table] = -1
+        key = np.uint64(0)
+        for k in range(n - 1):
+            key = key * multiplier + np.uint64(ids[start + k])
+        for w in range(windows):
+            i = start + w
+            # Rolling: the key of words i..i+n-1 from that of i-1..i+n-2, in O(1) (mod 2**64).
+            key = key * multiplier + np.uint64(ids[i + n - 1])
+            if w > 0:
+                key -= np.uint64(ids[i - 1]) * top_power
+            if window_slot[w] < 0:
+                continue
+            j = np.int64(_fmix64(key) & mask)
+            while True:
+                first = slot_first[j]
+                if first < 0:
+                    slot_first[j] = i
+                    slot_count[j] = 1
+                    slot_key[j] = key
+                    break
+                if slot_key[j] == key:
+                    same = True
+                    for k in range(n):
+                        if ids[first + k] != ids[i + k]:
+                            same = False
+                            break
+                    if same:
+                        slot_count[j] += 1
+                        break
+                j = (j + 1) & (table - 1)
+            window_slot[w] = j
+        best_count = 1
+        best_first = -1
+        edges[:windows + n] = 0
+        for w in range(windows):  # first occurrences in order: a tie keeps the one seen first
+            j = window_slot[w]
+            if j < 0 or slot_count[j] < 2:
+                continue
+            repeated[start + w] = True
+            edges[w] += 1
+            edges[w + n] -= 1
+            if slot_first[j] == start + w and slot_count[j] > best_count:
+                best_count = slot_count[j]
+                best_first = start + w
+        if best_first >= 0:
+            chars = 0
+            for k in range(n):
+                chars += lengths[best_first + k]
+            top[d] = chars * best_count
+        inside = 0
+        total = 0
+        for k in range(windows + n - 1):
+            inside += edges[k]
+            if inside > 0:
+                total += lengths[start + k]
+        dup[d] = total
+    return top, dup, repeated

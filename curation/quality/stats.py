@@ -37,7 +37,6 @@ _STOP_WORDS = pa.array(sorted(GOPHER_STOP_WORDS))
 _HAS_ALPHA = re.compile(r"[^\W\d_]")
 _SURROGATE = re.compile("[\ud800-\udfff]")
 # Odd 64-bit multipliers for combining word ids into n-gram keys (splitmix64 / golden ratio).
-_MIX = np.uint64(0x9E3779B97F4A7C15)
 _MUL = np.uint64(0xBF58476D1CE4E5B9)
 # Characters per TextBatch, whatever the stage's batch size (a longer document is a batch of its own):
 # bounds the per-word arrays, ~250 bytes per word at the peak (122 MB measured for 3.9 M characters,
@@ -69,25 +68,6 @@ def _ratio(numerators: np.ndarray, denominators: np.ndarray) -> np.ndarray:
     out = np.zeros(len(numerators), np.float64)
     np.divide(numerators, denominators, out=out, where=denominators > 0)
     return out
-
-
-def _group_starts(*sorted_columns: np.ndarray) -> np.ndarray:
-    """Indices where a run of equal rows begins in sorted columns, plus the total length at the end."""
-    size = len(sorted_columns[0])
-    new = np.ones(size + 1, bool)
-    if size:
-        new[1:-1] = sorted_columns[0][1:] != sorted_columns[0][:-1]
-        for column in sorted_columns[1:]:
-            new[1:-1] |= column[1:] != column[:-1]
-    return np.flatnonzero(new)
-
-
-def _repeated_runs(columns: list[np.ndarray], starts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """For sorted columns: the ``starts`` that belong to runs of two or more equal rows, and run sizes."""
-    bounds = _group_starts(*columns)
-    sizes = np.diff(bounds)
-    repeated = sizes > 1
-    return starts[np.repeat(repeated, sizes)], sizes[repeated]
 
 
 class _Pieces:
@@ -128,7 +108,6 @@ class TextBatch:
     def __init__(self, texts: list[str]):
         self.texts = texts
         self._memo: dict[Any, Any] = {}
-        self._repeated: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
 
     def views(self) -> list[TextView]:
         return [TextView(text, self, i) for i, text in enumerate(self.texts)]
@@ -206,65 +185,21 @@ class TextBatch:
 
     # --- word n-grams ---
 
-    @cached_property
-    def _word_keys(self) -> np.ndarray:
-        """One uint64 per word, distinct for distinct (document, word) pairs: n-gram keys of different
-        documents differ as those of different n-grams do."""
-        ids, docs, distinct = self._words
-        return (docs * max(len(distinct), 1) + ids).astype(np.uint64) * _MIX + np.uint64(1)
+    def _ngram_cover(self, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Per document: (characters of its most frequent repeated n-gram x its count, characters
+        of words inside any repeated n-gram), and where repeated n-grams start, from one hash table
+        per document (:func:`curation.kernels.ngram_cover`; n-grams compared word by word, so
+        exact). An n-gram repeats only if each m-gram inside it does: the largest m done so far
+        leaves a fraction of the windows to look at."""
+        def compute() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+            from curation.kernels import ngram_cover  # Numba: only where n-grams are counted
 
-    @cached_property
-    def _words_left(self) -> np.ndarray:
-        """Words from word i to the end of its document, i included: an n-gram fits if >= n."""
-        return self.word_offsets[self._words[1] + 1] - np.arange(len(self._words[1]))
-
-    def _ngram_keys(self, starts: np.ndarray, n: int) -> np.ndarray:
-        x = self._word_keys
-        keys = x[starts]
-        for k in range(1, n):
-            keys *= _MUL
-            keys += x[starts + k]
-        return keys
-
-    def repeated_ngrams(self, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Every occurrence of a word n-gram that occurs more than once in its document: its start (word
-        index in the batch), its n-gram's count, and where that n-gram first occurs. Grouped by n-gram.
-
-        Equal n-grams get equal uint64 keys; distinct ones collide with probability ~2^-64 per pair.
-        """
-        if n not in self._repeated:
-            self._repeated[n] = self._find_repeated_ngrams(n)
-        return self._repeated[n]
-
-    def _find_repeated_ngrams(self, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        ids, docs, _ = self._words
-        known = [m for m in self._repeated if m < n]
-        if known:
-            # An n-gram repeats only if each of the n - m + 1 m-grams inside it does: on real text that
-            # leaves a fraction of the starts to sort for the larger n.
-            m = max(known)
-            repeated = np.zeros(len(ids) + 1, np.int64)
-            repeated[self._repeated[m][0] + 1] = 1
-            np.cumsum(repeated, out=repeated)
-            window = n - m + 1
-            starts = np.flatnonzero(repeated[window:] - repeated[:-window] == window)
-            starts = starts[self._words_left[starts] >= n]
-        else:
-            starts = np.flatnonzero(self._words_left >= n)
-        keys = self._ngram_keys(starts, n)
-        order = np.argsort(keys)
-        keys, starts = keys[order], starts[order]
-        starts, sizes = _repeated_runs([keys], starts)
-        start_docs = docs[starts]
-        bounds = np.zeros(len(starts), bool)
-        bounds[np.cumsum(sizes)[:-1]] = True
-        if np.any((start_docs[1:] != start_docs[:-1]) & ~bounds[1:]):
-            # Keys of two documents collided (~2^-64 per pair): regroup by key and document.
-            keys = self._ngram_keys(starts, n)
-            order = np.lexsort((keys, start_docs))
-            starts, sizes = _repeated_runs([start_docs[order], keys[order]], starts[order])
-        firsts = np.minimum.reduceat(starts, np.cumsum(sizes) - sizes) if len(sizes) else sizes
-        return starts, np.repeat(sizes, sizes), np.repeat(firsts, sizes)
+            done = [k[1] for k in self._memo if k[0] == "ngrams" and k[1] < n]
+            m = max(done, default=0)
+            shorter = self._memo[("ngrams", m)][2] if m else np.zeros(0, bool)
+            return ngram_cover(np.ascontiguousarray(self._words[0]), np.ascontiguousarray(self.word_lengths, np.int64),
+                               np.ascontiguousarray(self.word_offsets, np.int64), n, _MUL, shorter, m)
+        return self._cached(("ngrams", n), compute)
 
     def top_ngram_char_fractions(self, n: int) -> np.ndarray:
         """Per document: characters covered by its most frequent word n-gram (every occurrence) / its
@@ -274,18 +209,7 @@ class TextBatch:
         characters of words, so indentation and line breaks do not dilute it. Ties go to the n-gram
         seen first, as Counter.most_common does in DataTrove's version.
         """
-        def compute() -> np.ndarray:
-            starts, counts, firsts = self.repeated_ngrams(n)
-            scale = len(self._words[0]) + 1
-            # Most occurrences first, then the earliest first occurrence: one integer to maximise.
-            best = np.full(len(self.texts), -1, np.int64)
-            np.maximum.at(best, self._words[1][starts], counts * scale + (scale - 1 - firsts))
-            found = np.flatnonzero(best >= 0)
-            count, first = best[found] // scale, scale - 1 - best[found] % scale
-            covered = np.zeros(len(self.texts), np.int64)
-            covered[found] = (self._cumulative_lengths[first + n] - self._cumulative_lengths[first]) * count
-            return _ratio(covered, self.word_chars)
-        return self._cached(("top", n), compute)
+        return self._cached(("top", n), lambda: _ratio(self._ngram_cover(n)[0], self.word_chars))
 
     def duplicate_ngram_char_fractions(self, n: int) -> np.ndarray:
         """Per document: characters in word n-grams that occur more than once / word characters.
@@ -293,14 +217,7 @@ class TextBatch:
         Gopher's definition (Rae et al. 2021, A.1.1): every occurrence counts, and a character
         covered by several overlapping duplicate n-grams counts once.
         """
-        def compute() -> np.ndarray:
-            starts = self.repeated_ngrams(n)[0]
-            edges = np.zeros(len(self._words[0]) + 1, np.int64)
-            edges[starts] += 1  # starts are distinct, so fancy-index updates count each once
-            edges[starts + n] -= 1
-            covered = np.cumsum(edges[:-1]) > 0
-            return _ratio(_segment_sums(np.where(covered, self.word_lengths, 0), self.word_offsets), self.word_chars)
-        return self._cached(("duplicate", n), compute)
+        return self._cached(("duplicate", n), lambda: _ratio(self._ngram_cover(n)[1], self.word_chars))
 
     # --- lines and paragraphs ---
 

@@ -21,6 +21,7 @@ import pyarrow.compute as pc
 import pytest
 
 from curation import Document
+from curation.kernels import ngram_cover
 from curation.quality.fineweb import FineWebQuality
 from curation.quality.gopher import GopherQuality, GopherRepetition
 from curation.quality.heuristics import Heuristics
@@ -179,12 +180,21 @@ def test_ngrams_never_count_across_documents():
     assert list(batch.top_ngram_char_fractions(2)) == [0.0, 0.0, 0.0]
 
 
-def test_colliding_keys_of_different_documents_are_regrouped():
-    # Force every word key to collide: without the regrouping, the two documents' n-grams would be
-    # counted together; with it, each document's n-grams are one group of its own.
-    batch = TextBatch(["a b c", "d e f g"])
-    batch._word_keys = np.ones(7, np.uint64)
-    assert list(batch.top_ngram_char_fractions(2)) == [2 * 2 / 3, 2 * 3 / 4]
+def test_colliding_ngram_keys_are_told_apart_word_by_word(sample_texts):
+    """With a key multiplier of 0 an n-gram's key is its last word's id, so n-grams ending in the
+    same word share a key: they must still be counted apart, every cover as with the real keys."""
+    batch = TextBatch(sample_texts[:200] + ["a b c b a b", "x y x y", "p q r s p q r s p q"])
+    args = (batch._words[0], batch.word_lengths.astype(np.int64), batch.word_offsets.astype(np.int64))
+    none = np.zeros(0, bool)
+    for n in (1, 2, 3, 5, 10):
+        real = ngram_cover(*args, n, np.uint64(0xBF58476D1CE4E5B9), none, 0)
+        colliding = ngram_cover(*args, n, np.uint64(0), none, 0)
+        assert all(np.array_equal(a, b) for a, b in zip(real, colliding))
+        if n > 1:  # the candidates left by the repeated (n - 1)-grams find every repeated n-gram
+            pruned = ngram_cover(*args, n, np.uint64(0xBF58476D1CE4E5B9), shorter, n_before)
+            assert all(np.array_equal(a, b) for a, b in zip(real, pruned))
+        shorter, n_before = real[2], n
+    assert ngram_cover(*args, 2, np.uint64(0), none, 0)[0][-3] == 2 * 2  # "a b" twice, not every "* b" together
 
 
 def test_chunks_do_not_change_statistics(sample_texts):
