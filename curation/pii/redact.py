@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import bisect
 import dataclasses
+import functools
 import re
 from collections import Counter
 from typing import Any, Literal
@@ -76,6 +77,40 @@ class Detection:
     entity: str
     start: int
     end: int
+
+
+@functools.lru_cache(maxsize=4)
+def _engines(pattern_entities: tuple[str, ...], nlp_max_length: int, private_ips: str, enable_ner: bool,
+             ner_model: str, names: bool, addresses: bool, public_attribution: str) -> dict[str, Any]:
+    """A redactor's detection engines, built once per process for each setting: the pii stage and
+    the redaction of text beside the shards (removed/, quarantine/) use the same in a worker, which
+    built a second analyzer and loaded spaCy's model twice (~0.8 s per process)."""
+    try:
+        import curation.pii.recognizers as rec  # first: it keeps Presidio's imports lean
+        from curation.pii.addresses import AddressFinder
+        from curation.pii.names import NameFinder
+        from presidio_analyzer.nlp_engine import NlpArtifacts
+    except ImportError as exc:
+        raise CurationError(f"the pii stage needs {MISSING_HINT}: {exc}") from None
+
+    recognizers = [rec.RECOGNIZERS[e] for e in pattern_entities]
+    literals = tuple(dict.fromkeys(t for r in recognizers for t in r.TRIGGER_LITERALS))
+    regexes = tuple(re.compile(t) for t in dict.fromkeys(t for r in recognizers for t in r.TRIGGER_REGEXES))
+    return {
+        "analyzer": rec.build_analyzer(pattern_entities, nlp_max_length, private_ips),
+        "ner": rec.build_ner_analyzer(ner_model, nlp_max_length) if enable_ner else None,
+        "names": NameFinder(public_attribution) if names else None,
+        "addresses": AddressFinder(public_attribution) if addresses else None,
+        # Our recognizers read neither tokens nor lemmas and declare no context words, so the
+        # windows skip spaCy: an empty NlpArtifacts gives the same results (the prescreen=False
+        # path runs the blank pipeline on the whole text; the tests compare the two). With a blank
+        # pipeline spaCy would only tokenize.
+        "no_nlp": NlpArtifacts(entities=[], tokens=None, tokens_indices=[], lemmas=[], nlp_engine=None,
+                               language=LANGUAGE),
+        "literals": literals,
+        "regexes": regexes,
+        "block": rec.CurationPrivateKeyRecognizer.BLOCK_START if "PRIVATE_KEY" in pattern_entities else None,
+    }
 
 
 class PIIRedactor(Stage):
@@ -208,33 +243,10 @@ class PIIRedactor(Stage):
 
     def _get_engines(self) -> dict[str, Any]:
         if self._engines is None:
-            try:
-                import curation.pii.recognizers as rec  # first: it keeps Presidio's imports lean
-                from curation.pii.addresses import AddressFinder
-                from curation.pii.names import NameFinder
-                from presidio_analyzer.nlp_engine import NlpArtifacts
-            except ImportError as exc:
-                raise CurationError(f"the pii stage needs {MISSING_HINT}: {exc}") from None
-
-            recognizers = [rec.RECOGNIZERS[e] for e in self.pattern_entities]
-            literals = tuple(dict.fromkeys(t for r in recognizers for t in r.TRIGGER_LITERALS))
-            regexes = tuple(re.compile(t) for t in dict.fromkeys(t for r in recognizers for t in r.TRIGGER_REGEXES))
-            self._engines = {
-                "analyzer": rec.build_analyzer(self.pattern_entities, self.nlp_max_length, self.private_ips),
-                "ner": rec.build_ner_analyzer(self.ner_model, self.nlp_max_length) if self.enable_ner else None,
-                "names": NameFinder(self.public_attribution) if self.names else None,
-                "addresses": AddressFinder(self.public_attribution) if self.addresses else None,
-                # Our recognizers read neither tokens nor lemmas and declare no context words, so
-                # the windows skip spaCy: an empty NlpArtifacts gives the same results (the
-                # prescreen=False path runs the blank pipeline on the whole text; the tests
-                # compare the two). With a blank pipeline spaCy would only tokenize.
-                "no_nlp": NlpArtifacts(entities=[], tokens=None, tokens_indices=[], lemmas=[], nlp_engine=None,
-                                       language=LANGUAGE),
-                "literals": literals,
-                "regexes": regexes,
-                "block": rec.CurationPrivateKeyRecognizer.BLOCK_START
-                if "PRIVATE_KEY" in self.pattern_entities else None,
-            }
+            # A copy: the operators, this instance's own, are added to it later.
+            self._engines = dict(_engines(self.pattern_entities, self.nlp_max_length, self.private_ips,
+                                          self.enable_ner, self.ner_model, self.names, self.addresses,
+                                          self.public_attribution))
         return self._engines
 
     # ------------------------------------------------------------ detection

@@ -247,6 +247,19 @@ def test_pickle_drops_engines_and_keeps_results(stage):
     assert restored.detect([TEXT]) == before
 
 
+def test_redactors_with_one_setting_share_their_engines(stage):
+    """The pii stage and the redaction of removed/ text build the same redactor in a worker: one
+    analyzer and one spaCy model per process and setting, not one per instance."""
+    stage.detect([TEXT])
+    twin = PIIRedactor(operator="mask")
+    assert twin._get_engines()["analyzer"] is stage._get_engines()["analyzer"]
+    assert twin._get_engines()["names"].nlp() is stage._get_engines()["names"].nlp()
+    assert PIIRedactor(addresses=False)._get_engines()["analyzer"] is not stage._get_engines()["analyzer"]
+    assert pickle.loads(pickle.dumps(twin))._get_engines()["analyzer"] is stage._get_engines()["analyzer"]
+    # The operators stay each instance's own.
+    assert twin([Document("a", TEXT)]).kept[0].text != stage([Document("a", TEXT)]).kept[0].text
+
+
 def test_two_megabyte_document_and_crlf():
     text = ("word " * 400_000) + "\r\nmail a.b@gmx.de\r\n" + ("x" * 200_000)
     assert len(text) > 2_000_000
