@@ -50,7 +50,6 @@ from curation.dedup.workdir import (DUPLICATES_SCHEMA, EXACT, Layout, read_json,
 
 EXACT_DUPLICATE = "exact_duplicate"  # the removed/ reasons of the dedup stage
 NEAR_DUPLICATE = "near_duplicate"
-VERIFY_BYTES_PER_VALUE = 64  # temporaries of pair_jaccard per shingle hash: tags, gather indexes, merge
 MAX_ROUNDS = 64  # survivor mode: re-clustering rounds before the remaining chained documents are kept
 
 
@@ -245,44 +244,18 @@ class ShingleStore:
             del block_j
 
 
-def _gather(block: _Block, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Concatenated shingle sets of the given block rows, tagged ``(pair << 32) | value``; and their sizes."""
-    starts, ends = block.offsets[rows], block.offsets[rows + 1]
-    sizes = ends - starts
-    total = int(sizes.sum())
-    idx = np.repeat(starts - np.concatenate([[0], np.cumsum(sizes)[:-1]]), sizes) + np.arange(total)
-    tags = np.repeat(np.arange(rows.size, dtype=np.uint64), sizes) << np.uint64(32)
-    return tags | block.values[idx].astype(np.uint64), sizes
+def pair_jaccard(block_u: _Block, block_v: _Block, u: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """True Jaccard of the shingle sets of each pair ``(u[k], v[k])``.
 
-
-def pair_jaccard(block_u: _Block, block_v: _Block, u: np.ndarray, v: np.ndarray,
-                 chunk_values: int = 1 << 21) -> np.ndarray:
-    """True Jaccard of the shingle sets of each pair ``(u[k], v[k])``, vectorized.
-
-    Both tagged arrays are sorted (pairs in order, each set sorted), so a stable sort of their
-    concatenation is one linear merge (timsort), and equal neighbours are the intersection.
-    Pairs are taken ``chunk_values`` shingle hashes at a time (~64 bytes of temporaries each).
+    Each set is stored sorted and distinct, so one compiled merge per pair counts the
+    intersection (:func:`curation.kernels.sorted_jaccard`), with no temporaries: the numpy form
+    gathered, tagged and sorted both sides of every pair (~64 bytes per shingle hash).
     """
+    from curation.kernels import sorted_jaccard  # Numba: only where pairs are verified
+
     ru = np.searchsorted(block_u.ordinals, u)
     rv = np.searchsorted(block_v.ordinals, v)
-    su = block_u.offsets[ru + 1] - block_u.offsets[ru]
-    sv = block_v.offsets[rv + 1] - block_v.offsets[rv]
-    out = np.zeros(u.size, np.float64)
-    cost = np.cumsum(su + sv)
-    start = 0
-    while start < u.size:
-        stop = max(start + 1, int(np.searchsorted(cost, cost[start] - (su[start] + sv[start]) + chunk_values,
-                                                  side="right")))
-        a, na = _gather(block_u, ru[start:stop])
-        b, nb = _gather(block_v, rv[start:stop])
-        merged = np.concatenate([a, b])
-        merged.sort(kind="stable")
-        same = merged[1:] == merged[:-1]
-        inter = np.bincount((merged[1:][same] >> np.uint64(32)).astype(np.int64), minlength=stop - start)
-        union = na + nb - inter
-        out[start:stop] = np.where(union > 0, inter / np.maximum(union, 1), 0.0)
-        start = stop
-    return out
+    return sorted_jaccard(block_u.values, block_u.offsets, ru, block_v.values, block_v.offsets, rv)
 
 
 # --------------------------------------------------------------------------------------------
@@ -376,9 +349,8 @@ POLICY = [("quality_score", "descending"), ("length", "descending"), ("id", "asc
 class _Jaccard:
     """True Jaccard of pairs of class representatives (None without verification)."""
 
-    def __init__(self, store: ShingleStore | None, chunk_values: int):
+    def __init__(self, store: ShingleStore | None):
         self.store = store
-        self.chunk_values = chunk_values
 
     def __call__(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         out = np.full(a.size, np.nan)
@@ -386,7 +358,7 @@ class _Jaccard:
             return out
         lo, hi = np.minimum(a, b), np.maximum(a, b)
         for idx, block_u, block_v in self.store.pair_blocks(lo, hi):
-            out[idx] = pair_jaccard(block_u, block_v, lo[idx], hi[idx], self.chunk_values)
+            out[idx] = pair_jaccard(block_u, block_v, lo[idx], hi[idx])
         return out
 
 
@@ -490,9 +462,8 @@ def cluster(workdir: str | Path, config: DedupConfig,
     store_peak = 0
     store_loads = 0
 
-    # 3. Verification, or take every candidate. Shingle blocks take half the budget, temporaries a quarter.
+    # 3. Verification, or take every candidate.
     store = None
-    chunk_values = max(1 << 14, config.memory_budget_bytes // (4 * VERIFY_BYTES_PER_VALUE))
     accepted_u, accepted_v = cand_u, cand_v
     if config.near and config.verify and candidates:
         t = time.perf_counter()
@@ -507,7 +478,7 @@ def cluster(workdir: str | Path, config: DedupConfig,
         store = ShingleStore(layout, parts, config.memory_budget_bytes)
         ok = np.zeros(candidates, bool)
         for idx, block_u, block_v in store.pair_blocks(cand_u, cand_v):
-            ok[idx] = pair_jaccard(block_u, block_v, cand_u[idx], cand_v[idx], chunk_values) >= config.threshold - 1e-12
+            ok[idx] = pair_jaccard(block_u, block_v, cand_u[idx], cand_v[idx]) >= config.threshold - 1e-12
         accepted_u, accepted_v = cand_u[ok], cand_v[ok]
         verified, rejected = candidates, int((~ok).sum())
         store_peak, store_loads = store.peak_bytes, store.loads
@@ -543,7 +514,7 @@ def cluster(workdir: str | Path, config: DedupConfig,
         a = np.searchsorted(node_rep, accepted_u)
         b = np.searchsorted(node_rep, accepted_v)
         survivor_node, node_jac, resolve_counts = _resolve(
-            k, a, b, rank, node_rep, _Jaccard(store, chunk_values), config.threshold, mode, MAX_ROUNDS)
+            k, a, b, rank, node_rep, _Jaccard(store), config.threshold, mode, MAX_ROUNDS)
         if store is not None:
             store_peak = max(store_peak, store.peak_bytes)
             store_loads = store.loads
