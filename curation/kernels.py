@@ -1,28 +1,54 @@
-"""The two byte- and hash-level loops that numpy cannot do in one pass, compiled by Numba.
+"""The byte- and hash-level loops numpy cannot do in one pass, compiled by Numba.
 
-Splitting a batch's UTF-8 bytes into words and taking each document's minimum over 128 MinHash
-permutations are plain loops; numpy writes them as a dozen whole-array passes (masks, diffs,
-``reduceat`` over a 128 x 8,192 block), each touching every byte or every (shingle, permutation)
-value again. Numba compiles the loops once (``cache=True``: later processes load the machine code
-from ``__pycache__``), in one pass each, without the GIL.
+Splitting a batch's UTF-8 bytes into words, hashing word n-grams, taking each document's minimum
+over 128 MinHash permutations, counting a document's repeated n-grams and merging two sorted
+shingle sets are plain loops; numpy writes them as a dozen whole-array passes (masks, diffs, sorts,
+``reduceat`` over a 128 x 8,192 block), each touching every byte or value again. Numba compiles
+each loop once (cached on disk: later processes load the machine code from ``__pycache__``, or
+Numba's user cache folder; ``make`` compiles them after installing), one pass each, without the GIL.
 
-Nothing here is imported at package import: Numba costs ~0.2 s to import, which only a process
-that splits words or signs documents should pay. The callers (:func:`curation.words.split_words`,
-:meth:`curation.dedup.minhash.MinHasher.signatures`) hold the definitions the tests compare
-against (Arrow's kernels, datasketch).
+Nothing here is imported at package import: Numba costs ~0.2 s to import and ~0.3 s more on its
+first call, which only a process that splits words or counts n-grams should pay. The callers
+(:mod:`curation.words`, :mod:`curation.dedup.minhash`, :mod:`curation.quality.stats`,
+:func:`curation.dedup.cluster.pair_jaccard`) hold the definitions the tests compare against
+(Arrow's kernels, datasketch, the per-document Python reference).
 """
 
 from __future__ import annotations
 
+import functools
+import logging
+from collections.abc import Callable
+from typing import Any
+
 import numpy as np
 from numba import njit
 
-_FAST = dict(cache=True, nogil=True, boundscheck=False)
+log = logging.getLogger(__name__)
+
+
+@functools.cache  # once per process
+def _warn_uncached() -> None:
+    log.warning("Numba finds no writable folder for the compiled loops of curation.kernels: each process "
+                "compiles them again (~4 s); set NUMBA_CACHE_DIR to a writable folder")
+
+
+def _compiled(fn: Callable[..., Any]) -> Any:
+    """``fn`` compiled without the GIL or bounds checks, its machine code cached on disk; where
+    Numba finds no writable place for the cache (a read-only install and home), compiled in each
+    process instead of failing the import."""
+    try:
+        return njit(cache=True, nogil=True, boundscheck=False)(fn)
+    except RuntimeError:  # "cannot cache function ...: no locator available"
+        _warn_uncached()
+        return njit(nogil=True, boundscheck=False)(fn)
+
+
 # curation.dedup.minhash.COMBINE (Knuth's golden-ratio multiplier), as a uint64 Numba keeps exact.
 _COMBINE = np.uint64(0x9E3779B97F4A7C15)
 
 
-@njit(**_FAST)
+@_compiled
 def lead_codepoints(data: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The code point of every non-ASCII character of valid UTF-8 ``data`` and where it starts."""
     count = 0
@@ -47,7 +73,7 @@ def lead_codepoints(data: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return cps, at
 
 
-@njit(**_FAST)
+@_compiled
 def _grow(ends: np.ndarray, need: int) -> np.ndarray:
     capacity = ends.size
     while capacity < need:
@@ -57,7 +83,7 @@ def _grow(ends: np.ndarray, need: int) -> np.ndarray:
     return grown
 
 
-@njit(**_FAST)
+@_compiled
 def split_runs(data: np.ndarray, text_offsets: np.ndarray, ascii_sep: np.ndarray,
                lead_sep: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Cut valid UTF-8 texts into words: maximal runs of non-separator characters within a text.
@@ -123,7 +149,7 @@ def split_runs(data: np.ndarray, text_offsets: np.ndarray, ascii_sep: np.ndarray
     return out[:pos], ends[:words], first_word
 
 
-@njit(**_FAST)
+@_compiled
 def min_permutations(shingles: np.ndarray, offsets: np.ndarray, a: np.ndarray, b: np.ndarray,
                      out: np.ndarray) -> None:
     """``out[d, p] = min(out[d, p], min over document d's shingles x of a[p] * fmix32(x) + b[p] mod 2**32)``.
@@ -155,7 +181,7 @@ def min_permutations(shingles: np.ndarray, offsets: np.ndarray, a: np.ndarray, b
             out[d, p] = row[p]
 
 
-@njit(**_FAST)
+@_compiled
 def ngram_hashes(token_hashes: np.ndarray, offsets: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
     """Each document's n-gram hashes, folded to 32 bits, and per-document offsets into them.
 
@@ -183,7 +209,7 @@ def ngram_hashes(token_hashes: np.ndarray, offsets: np.ndarray, n: int) -> tuple
     return out, shingle_offsets
 
 
-@njit(**_FAST)
+@_compiled
 def _fmix64(h: np.uint64) -> np.uint64:
     h ^= h >> np.uint64(33)
     h *= np.uint64(0xFF51AFD7ED558CCD)
@@ -193,7 +219,7 @@ def _fmix64(h: np.uint64) -> np.uint64:
     return h
 
 
-@njit(**_FAST)
+@_compiled
 def ngram_cover(ids: np.ndarray, lengths: np.ndarray, offsets: np.ndarray, n: int, multiplier: np.uint64,
                 shorter: np.ndarray, m: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per document, the characters covered by its word n-grams that occur more than once in it.
@@ -326,7 +352,7 @@ def ngram_cover(ids: np.ndarray, lengths: np.ndarray, offsets: np.ndarray, n: in
     return top, dup, repeated
 
 
-@njit(**_FAST)
+@_compiled
 def sorted_jaccard(values_u: np.ndarray, offsets_u: np.ndarray, rows_u: np.ndarray, values_v: np.ndarray,
                    offsets_v: np.ndarray, rows_v: np.ndarray) -> np.ndarray:
     """Jaccard of set ``values_u[offsets_u[r]:offsets_u[r + 1]]`` (r = ``rows_u[k]``) and its ``v``

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
@@ -51,3 +52,21 @@ def test_compile_kernels_covers_what_the_stages_compile():
                          timeout=600)
     assert out.returncode == 0, out.stderr[-3000:]
     assert out.stdout.strip().splitlines()[-1] == "{}"
+
+
+def test_no_writable_cache_folder_means_compiling_not_failing(tmp_path):
+    """Where Numba finds no place for its cache (a read-only install and home), importing the
+    kernels must not fail: they compile in the process, with one warning saying what to set."""
+    (tmp_path / "nowhere.py").write_text("class Nowhere:\n    @classmethod\n"
+                                         "    def from_function(cls, py_func, py_file):\n        return None\n")
+    script = ("import logging; logging.basicConfig()\n"
+              "import pyarrow as pa\n"
+              "from curation.words import split_words\n"
+              "words, offsets = split_words(pa.array(['Hello, wörld!', '']), True)\n"
+              "print(words.to_pylist(), offsets.tolist())\n")
+    env = {**os.environ, "PYTHONPATH": str(tmp_path), "NUMBA_CACHE_LOCATOR_CLASSES": "nowhere.Nowhere"}
+    out = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, env=env,
+                         timeout=600)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert out.stdout.strip() == "['Hello', 'wörld'] [0, 2, 2]"
+    assert out.stderr.count("NUMBA_CACHE_DIR") == 1
