@@ -36,7 +36,7 @@ PARAGRAPH_BREAK = r"\n[" + "".join(f"\\x{{{ord(c):x}}}" for c in WHITESPACE) + r
 _STOP_WORDS = pa.array(sorted(GOPHER_STOP_WORDS))
 _HAS_ALPHA = re.compile(r"[^\W\d_]")
 _SURROGATE = re.compile("[\ud800-\udfff]")
-# Odd 64-bit multipliers for combining word ids into n-gram keys (splitmix64 / golden ratio).
+# Odd 64-bit multiplier for combining word ids into n-gram keys (splitmix64's).
 _MUL = np.uint64(0xBF58476D1CE4E5B9)
 # Characters per TextBatch, whatever the stage's batch size (a longer document is a batch of its own):
 # bounds the per-word arrays, ~250 bytes per word at the peak (122 MB measured for 3.9 M characters,
@@ -138,12 +138,10 @@ class TextBatch:
         return split_words(self._array, strip_punctuation=False)
 
     @cached_property
-    def _words(self) -> tuple[np.ndarray, np.ndarray, pa.Array]:
-        """(id of each word of the batch, its document, the distinct words in order of first use)."""
-        words, offsets = self._split
-        encoded = pc.dictionary_encode(words)
-        return (encoded.indices.to_numpy().astype(np.int64),
-                np.repeat(np.arange(len(self.texts)), np.diff(offsets)), encoded.dictionary)
+    def _words(self) -> tuple[np.ndarray, pa.Array]:
+        """(id of each word of the batch, the distinct words in order of first use)."""
+        encoded = pc.dictionary_encode(self._split[0])
+        return encoded.indices.to_numpy().astype(np.int64), encoded.dictionary
 
     @cached_property
     def word_offsets(self) -> np.ndarray:
@@ -160,7 +158,7 @@ class TextBatch:
 
     @cached_property
     def word_lengths(self) -> np.ndarray:
-        return pc.utf8_length(self._words[2]).to_numpy()[self._words[0]]
+        return pc.utf8_length(self._words[1]).to_numpy()[self._words[0]]
 
     @cached_property
     def _cumulative_lengths(self) -> np.ndarray:
@@ -175,7 +173,7 @@ class TextBatch:
     @cached_property
     def alpha_word_counts(self) -> np.ndarray:
         """Per document: words with a letter (Python's ``[^\\W\\d_]``)."""
-        distinct = self._words[2]
+        distinct = self._words[1]
         # An ASCII letter decides it; so does being ASCII without one. The other words go to Python.
         has_letter = pc.match_substring_regex(distinct, "[A-Za-z]").to_numpy(zero_copy_only=False)
         undecided = np.flatnonzero(~has_letter & ~pc.string_is_ascii(distinct).to_numpy(zero_copy_only=False))
@@ -186,7 +184,7 @@ class TextBatch:
     def stop_word_counts(self) -> np.ndarray:
         # Exact: only ASCII words lower() to an ASCII stop word (the one other character lowering to
         # ASCII is the Kelvin sign, to "k"; tested), and ascii_lower leaves other bytes as they are.
-        stop = pc.is_in(pc.ascii_lower(self._words[2]), value_set=_STOP_WORDS)
+        stop = pc.is_in(pc.ascii_lower(self._words[1]), value_set=_STOP_WORDS)
         return self._count_words(stop.to_numpy(zero_copy_only=False))
 
     # --- word n-grams ---
