@@ -18,6 +18,8 @@ import numpy as np
 import pyarrow as pa
 import xxhash
 
+from curation.words import utf8_bytes
+
 
 def text_hash128(text: str | bytes) -> tuple[int, int]:
     """(high, low) 64-bit halves of xxh3-128 of the UTF-8 text."""
@@ -33,12 +35,9 @@ def exact_hashes(normalized: pa.Array) -> tuple[np.ndarray, np.ndarray, np.ndarr
     """
     if isinstance(normalized, pa.ChunkedArray):
         normalized = normalized.combine_chunks()
-    if not pa.types.is_large_string(normalized.type):
-        normalized = normalized.cast(pa.large_string())
     n = len(normalized)
-    _, offsets_buf, data_buf = normalized.buffers()
-    offsets = np.frombuffer(offsets_buf, np.int64)[normalized.offset:normalized.offset + n + 1]
-    data = memoryview(data_buf) if data_buf is not None else memoryview(b"")
+    data_array, offsets = utf8_bytes(normalized)
+    data = memoryview(data_array)
     digests = [xxhash.xxh3_128_intdigest(data[a:b]) for a, b in zip(offsets[:-1].tolist(), offsets[1:].tolist())]
     hi = np.fromiter((d >> 64 for d in digests), np.uint64, count=n)
     lo = np.fromiter((d & 0xFFFFFFFFFFFFFFFF for d in digests), np.uint64, count=n)
