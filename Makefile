@@ -7,7 +7,6 @@ SAMPLE := sample_data/corpus.jsonl.gz sample_data/messy.jsonl
 
 .PHONY: run test serve clean
 
-
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	@echo "installing into $(VENV) (log: $(VENV)/install.log)"

@@ -5,8 +5,8 @@ Dedup's and decontamination's words are what Arrow's ``utf8_split_whitespace`` l
 of it the regex. :func:`split_words` decides each character as separator or word and copies the
 runs of word bytes, giving the same words (:func:`split_reference` is the definition; the tests
 compare the two on every Unicode code point) as one flat ``large_string`` array in ~0.3 s (the
-numpy form of the same pass, a dozen whole-array passes, took 0.8 s). Without punctuation
-(whitespace only) Arrow's split alone is as fast, so the quality rules keep it.
+numpy form of the same pass, a dozen whole-array passes, took 0.8 s). The quality rules split at
+whitespace only (``str.split()``'s words) with the same pass.
 """
 
 from __future__ import annotations
