@@ -3,8 +3,8 @@
 The order of the steps is :func:`curation.pipeline.build_graph`'s; this file only maps Prefect onto
 it (:class:`PrefectRunner`): a per-partition step becomes one task run per partition, a step that
 runs once becomes one task, and a step that orchestrates pieces of its own (dedup's phases) runs in
-the flow with a ``map`` whose pieces are tasks. The task runner decides where tasks run: a process
-pool, or Ray through prefect-ray.
+the flow with a ``map`` whose pieces are tasks. The task runner decides where tasks run: the library's
+process pool (:class:`LocalTaskRunner`), or Ray through prefect-ray.
 
     curate(input=["sample_data/corpus.jsonl.gz"], output="out/")       # embedded, process pool
     curate.with_options(task_runner=runner("ray", address))(...)        # on a Ray cluster
@@ -16,6 +16,7 @@ import functools
 import os
 import time
 from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
 from prefect import flow, get_run_logger, task, unmapped
@@ -23,14 +24,14 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.context import FlowRunContext
 from prefect.futures import as_completed
 from prefect.logging.handlers import APILogHandler
-from prefect.task_runners import ProcessPoolTaskRunner, TaskRunner
+from prefect.task_runners import ThreadPoolTaskRunner, TaskRunner
 from tqdm import tqdm
 
 from classifiers.default import fill_default_model
 from curation import pipeline
 from curation.config import PipelineConfig
 from curation.pipeline import Step
-from curation.pipeline.local import freeze_at_exit
+from curation.pipeline.local import call_each, process_pool
 
 
 def transient(task_: Any, task_run: Any, state: Any) -> bool:
@@ -63,8 +64,50 @@ def with_default_model(config: PipelineConfig) -> tuple[PipelineConfig, list[str
     return config, fill_default_model(config)
 
 
-def _chunk(fn: Callable[[Any], Any], items: list[Any]) -> list[Any]:
-    return [fn(item) for item in items]
+class LocalTaskRunner(ThreadPoolTaskRunner):
+    """The embedded run's task runner: each task run's bookkeeping (its states, retries, logs) on a
+    thread of the flow's process, its work in the library's pool of spawned processes.
+
+    Prefect's ``ProcessPoolTaskRunner`` runs the whole task engine in its workers: each imports
+    Prefect and reports every task's states from there, ~1 s of CPU per worker and ~85 ms per task
+    on the cores the work needs. A worker here runs the step alone, as under ``--runner library``,
+    and a task run is the same task run in the UI.
+
+    Args:
+        max_workers: processes of the pool (default: one per core).
+    """
+
+    def __init__(self, max_workers: int | None = None):
+        self.processes = max_workers or os.cpu_count() or 1
+        # Two threads per process: the next task's bookkeeping overlaps the work of the one before.
+        super().__init__(max_workers=2 * self.processes)
+        self.pool: ProcessPoolExecutor | None = None
+
+    def duplicate(self) -> LocalTaskRunner:
+        return type(self)(self.processes)
+
+    def __enter__(self) -> LocalTaskRunner:
+        super().__enter__()
+        self.pool = process_pool(self.processes)
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        try:
+            super().__exit__(*exc)
+        finally:
+            if self.pool is not None:
+                self.pool.shutdown()
+                self.pool = None
+
+    def __eq__(self, value: object) -> bool:
+        return isinstance(value, LocalTaskRunner) and value.processes == self.processes
+
+    def __getstate__(self) -> dict[str, Any]:  # pickled with the flow for a served run: no pool yet
+        return {**super().__getstate__(), "pool": None}
+
+
+def _in_pool(pool: ProcessPoolExecutor, fn: Callable[..., Any], *args: Any) -> Any:
+    return pool.submit(fn, *args).result()
 
 
 class PrefectRunner:
@@ -85,11 +128,17 @@ class PrefectRunner:
         self.max_tasks = max_tasks or 4 * (os.cpu_count() or 1)
         self.inline = False
 
+    def _remote(self, fn: Callable[..., Any]) -> Callable[..., Any]:
+        """``fn`` as a mapped task calls it: in the pool of a :class:`LocalTaskRunner`; as it is on
+        a runner whose tasks run where the work does (Ray)."""
+        pool = getattr(FlowRunContext.get().task_runner, "pool", None)
+        return functools.partial(_in_pool, pool, fn) if pool is not None else fn
+
     def map(self, step: Step, fn: Callable[[int], Any], items: Sequence[int]) -> list[Any]:
         named = step_task.with_options(name=step.name, task_run_name=step.run_name.replace("{index}", "{item}"))
         if self.inline:
             return [named(fn, item) for item in items]
-        return _gather(named.map(unmapped(fn), list(items)), step.name, self.progress)
+        return _gather(named.map(unmapped(self._remote(fn)), list(items)), step.name, self.progress)
 
     def call(self, step: Step, fn: Callable[[], Any]) -> Any:
         return step_task.with_options(name=step.name, task_run_name=step.name)(fn)
@@ -100,10 +149,11 @@ class PrefectRunner:
             name = getattr(fn, "func", fn).__name__.strip("_").replace("_", "-")
             named = step_task.with_options(name=name, task_run_name=name)
             if self.inline:  # one after another here anyway: one task for the phase
-                return named(functools.partial(_chunk, fn), items) if items else []
+                return named(functools.partial(call_each, fn), items) if items else []
             size = max(1, -(-len(items) // self.max_tasks))
             chunks = [items[i:i + size] for i in range(0, len(items), size)]
-            done = _gather(named.map(unmapped(functools.partial(_chunk, fn)), chunks), name, self.progress)
+            done = _gather(named.map(unmapped(self._remote(functools.partial(call_each, fn))), chunks), name,
+                           self.progress)
             return [r for chunk in done for r in chunk]
         return map_fn
 
@@ -118,7 +168,7 @@ def _gather(futures: Iterable[Any], desc: str, progress: bool) -> list[Any]:
 
 
 @flow(name="curate", log_prints=True, persist_result=False,
-      task_runner=ProcessPoolTaskRunner(max_workers=os.cpu_count(), initializer=freeze_at_exit))
+      task_runner=LocalTaskRunner())
 def curate(input: list[str], output: str, config: PipelineConfig | None = None, fresh: bool = False,
            keep_intermediate: bool = False, work_dir: str | None = None, tasks_per_phase: int | None = None,
            progress: bool = False, notes: list[str] | None = None) -> dict[str, Any]:
@@ -162,10 +212,9 @@ def _curate(input: list[str], output: str, config: PipelineConfig, fresh: bool, 
         plan = runner.call(Step("plan", "plan", pipeline.plan_run), functools.partial(
             pipeline.plan_run, input, output, config, fresh, work_dir, notes))
         # One partition on the local pool: as in the library, nothing to share out, and the pool's
-        # workers would only cost their start (each imports Prefect and loads the models again); the
-        # tasks run here. On Ray they still go to the cluster the user pointed at.
-        runner.inline = len(plan.partitions) == 1 and isinstance(FlowRunContext.get().task_runner,
-                                                                 ProcessPoolTaskRunner)
+        # workers would only cost their start (each loads the models again); the tasks run here. On
+        # Ray they still go to the cluster the user pointed at.
+        runner.inline = len(plan.partitions) == 1 and isinstance(FlowRunContext.get().task_runner, LocalTaskRunner)
         result = pipeline.execute(plan, runner, started, keep_intermediate)
     # Plot links that work from the Prefect UI's machine: the published URL, or the local folder.
     base = result.published_to.rstrip("/") if result.published_to else "file://" + str(result.output_dir.resolve())
@@ -178,7 +227,7 @@ def _curate(input: list[str], output: str, config: PipelineConfig, fresh: bool, 
 def runner(kind: str = "process", address: str | None = None, workers: int | None = None) -> TaskRunner:
     """The task runner for ``curate.with_options(task_runner=...)``: ``process`` or ``ray``."""
     if kind == "process":
-        return ProcessPoolTaskRunner(max_workers=workers or os.cpu_count(), initializer=freeze_at_exit)
+        return LocalTaskRunner(workers)
     if kind == "ray":
         if address is None:
             # A local Ray is this run's alone: Ray's own switch for a machine that is no cluster
@@ -207,4 +256,4 @@ def runner(kind: str = "process", address: str | None = None, workers: int | Non
     raise ValueError(f"unknown runner {kind!r}: process or ray")
 
 
-__all__ = ["PrefectRunner", "curate", "runner"]
+__all__ = ["LocalTaskRunner", "PrefectRunner", "curate", "runner"]

@@ -6,6 +6,8 @@ imports it wherever it sits in the tree that mirrors the package.
 
 from __future__ import annotations
 
+import os
+import sys
 from pathlib import Path
 
 import pyarrow as pa
@@ -124,3 +126,13 @@ def read_inputs(paths, **config):
             docs += batch.docs
             bad += batch.quarantined
     return docs, bad, reader
+
+
+def flaky_probe(marks: str, item: int) -> list:
+    """For runner tests: the first call for ``item`` fails with an OSError (a flaky file system);
+    the next returns ``[item, this process's id, whether Prefect is imported in it]``."""
+    mark = Path(marks) / str(item)
+    if not mark.exists():
+        mark.touch()
+        raise OSError(f"flaky file system (item {item})")
+    return [item, os.getpid(), "prefect" in sys.modules]

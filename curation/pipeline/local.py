@@ -62,13 +62,25 @@ def compile_kernels() -> None:
             raise AssertionError("compile_kernels: the near pair was not verified")
 
 
+def call_each(fn: Callable[[Any], Any], items: Sequence[Any]) -> list[Any]:
+    """``fn`` on each item: several pieces of a phase in one task. Here, not beside the Prefect
+    runner, so that a pool worker unpickling it imports no Prefect."""
+    return [fn(item) for item in items]
+
+
+def process_pool(workers: int) -> ProcessPoolExecutor:
+    """The pool steps run on: ``workers`` spawned processes (no fork of a process holding threads
+    and models), each skipping the collector's last pass (:func:`freeze_at_exit`). Workers start
+    on the first submit."""
+    return ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"), initializer=freeze_at_exit)
+
+
 class LocalRunner:
     """Steps in this process (``workers=1``) or a pool of ``workers`` spawned processes."""
 
     def __init__(self, workers: int = 1, progress: bool = False):
         self.progress = progress
-        self._pool = (ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
-                                          initializer=freeze_at_exit) if workers > 1 else None)
+        self._pool = process_pool(workers) if workers > 1 else None
 
     def __enter__(self) -> LocalRunner:
         return self

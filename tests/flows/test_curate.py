@@ -147,3 +147,42 @@ def test_report_shows_funnel_plots_pii_and_budget(tmp_path):
     assert html.count("data:image/png;base64,") == 2  # length and clusters (no quality_score here)
     for png in ("length", "dedup-cluster_size"):
         assert (result.output_dir / "report" / f"{png}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+PROBE_SCRIPT = """
+import functools, json, os, sys
+os.environ.setdefault("PREFECT_LOGGING_LEVEL", "CRITICAL")
+from flows.embedded import prefect_api
+with prefect_api():
+    from prefect import flow
+    from curation.pipeline import Step
+    from flows.curate import PrefectRunner, runner
+    from helpers import flaky_probe
+
+    @flow(task_runner=runner("process", None, 2))
+    def probe(marks):
+        prefect_runner = PrefectRunner(max_tasks=4)
+        step = Step("probe", "probe", flaky_probe, per_partition=True, run_name="probe-{index}")
+        fn = functools.partial(flaky_probe, marks)
+        return prefect_runner.map(step, fn, range(3)) + prefect_runner.fanout(step)(fn, range(3, 7))
+
+    print(json.dumps({"flow_pid": os.getpid(), "results": probe(sys.argv[1])}))
+"""
+
+
+def test_the_work_runs_in_pool_workers_that_never_import_prefect_and_io_errors_are_retried(tmp_path):
+    """The default task runner: task runs (and their retries) are Prefect's, in the flow's process;
+    the steps run in the library's spawned workers, which import no Prefect (~1 s of CPU each, and
+    ~85 ms a task, when Prefect's process pool ran the task engine there). A step's OSError (a flaky
+    file system) is retried, for a per-partition step and for an orchestrated phase's pieces."""
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    done = subprocess.run([sys.executable, "-c", PROBE_SCRIPT, str(marks)], cwd=ROOT, capture_output=True, text=True,
+                          env=quiet_env(PYTHONPATH=f"{ROOT}{os.pathsep}{ROOT / 'tests'}"), timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    out = json.loads(done.stdout.strip().splitlines()[-1])
+    items, pids, imported = zip(*out["results"])
+    assert list(items) == list(range(7))  # in order, each after its one failure
+    assert sorted(p.name for p in marks.iterdir()) == [str(i) for i in range(7)]
+    assert out["flow_pid"] not in pids and len(set(pids)) <= 2
+    assert not any(imported)

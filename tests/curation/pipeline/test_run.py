@@ -183,8 +183,9 @@ def test_pool_workers_and_the_command_skip_the_last_garbage_collection(tmp_path)
 
     with LocalRunner(workers=2) as local:
         assert local._pool._initializer is freeze_at_exit
-    assert runner("process")._initializer is freeze_at_exit
-    assert curate.task_runner._initializer is freeze_at_exit
+    for task_runner in (runner("process"), curate.task_runner):
+        with task_runner.duplicate() as entered:
+            assert entered.pool._initializer is freeze_at_exit
     done = subprocess.run([sys.executable, "-c", EXIT_SCRIPT, str(tmp_path / "ran")], capture_output=True, text=True,
                           timeout=60)
     assert done.returncode == 0, done.stderr
