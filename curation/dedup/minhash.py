@@ -124,6 +124,17 @@ def shingle_hashes(token_hashes: np.ndarray, offsets: np.ndarray, n: int) -> tup
     return ngram_hashes(np.ascontiguousarray(token_hashes, U64), np.ascontiguousarray(offsets, np.int64), n)
 
 
+def affine32_permutations(num_perm: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """``MinHash(num_perm, seed).permutations`` of datasketch 2.0 (scheme ``affine32``): an odd ``a``
+    and a ``b`` per permutation, drawn from ``RandomState(seed)``. Its three lines, not an import of
+    the package, which imports ``scipy.integrate`` and redis's client (~0.4 s per process); the tests
+    compare the two for several seeds and sizes (pyproject pins datasketch < 2.1)."""
+    gen = np.random.RandomState(seed)
+    a = gen.randint(0, 1 << 31, num_perm, dtype=np.uint32) * np.uint32(2) + np.uint32(1)
+    b = gen.randint(0, 1 << 32, num_perm, dtype=np.uint32)
+    return np.ascontiguousarray(a), np.ascontiguousarray(b)
+
+
 @dataclass(slots=True)
 class SignatureBatch:
     """Signatures of a batch: ``signatures[i]`` is document i's datasketch ``hashvalues``."""
@@ -141,16 +152,8 @@ class MinHasher:
     """
 
     def __init__(self, config: DedupConfig):
-        # Imported here: datasketch's package imports scipy and redis (0.7 s), which only a process
-        # that computes signatures needs to pay.
-        from datasketch import MinHash
-
         self.config = config
-        perms = MinHash(num_perm=config.num_perm, seed=config.seed).permutations
-        if perms.dtype != np.uint32:  # datasketch >= 2.0 'affine32'
-            raise RuntimeError("datasketch >= 2.0 with the 'affine32' scheme is required")
-        self.a = np.ascontiguousarray(perms[0])
-        self.b = np.ascontiguousarray(perms[1])
+        self.a, self.b = affine32_permutations(config.num_perm, config.seed)
 
     def shingles(self, batch: TokenBatch) -> tuple[np.ndarray, np.ndarray]:
         """32-bit shingle hashes and their per-document offsets for a tokenized batch."""
