@@ -374,3 +374,181 @@ def sorted_jaccard(values_u: np.ndarray, offsets_u: np.ndarray, rows_u: np.ndarr
         if union > 0:
             out[k] = inter / union
     return out
+
+
+@_compiled
+def _wide_space_at(data: np.ndarray, i: int) -> int:
+    """The byte width of the non-ASCII character at ``data[i]`` if ``str.isspace`` holds for it,
+    else 0 (callers test ASCII inline: a call per byte made the loops 20x slower)."""
+    c = data[i]
+    if c == 0xC2:  # U+0085, U+00A0
+        return 2 if data[i + 1] == 0x85 or data[i + 1] == 0xA0 else 0
+    if c == 0xE1:  # U+1680
+        return 3 if data[i + 1] == 0x9A and data[i + 2] == 0x80 else 0
+    if c == 0xE2:  # U+2000-U+200A, U+2028, U+2029, U+202F, U+205F
+        c1, c2 = data[i + 1], data[i + 2]
+        if c1 == 0x80:
+            return 3 if c2 <= 0x8A or c2 == 0xA8 or c2 == 0xA9 or c2 == 0xAF else 0
+        return 3 if c1 == 0x81 and c2 == 0x9F else 0
+    if c == 0xE3:  # U+3000
+        return 3 if data[i + 1] == 0x80 and data[i + 2] == 0x80 else 0
+    return 0
+
+
+@_compiled
+def trimmed_pieces(data: np.ndarray, text_offsets: np.ndarray, paragraphs: bool
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The stripped, non-empty lines (split at ``\\n``) or paragraphs (split at ``\\n\\s*\\n``) of
+    valid UTF-8 texts, as Python's ``str.split``/``re.split`` and ``str.strip`` cut them (whitespace
+    is what ``str.isspace`` accepts).
+
+    A paragraph break is a run of whitespace holding two or more ``\\n``: the regex's leftmost,
+    greedy match runs from the run's first ``\\n`` to its last, and what is left of the run on
+    either side is stripped with the pieces.
+
+    Returns:
+        Each piece's first byte and end (int64), its length in characters (int64), and the pieces
+        of each text (int64), in text order.
+    """
+    n_texts = text_offsets.size - 1
+    most = n_texts
+    for i in range(data.size):  # at most one piece more than a text has \n
+        most += data[i] == 10
+    starts = np.empty(most, np.int64)
+    ends = np.empty(most, np.int64)
+    lengths = np.empty(most, np.int64)
+    counts = np.zeros(n_texts, np.int64)
+    k = 0
+    for t in range(n_texts):
+        first = k
+        i = piece = text_offsets[t]
+        end = text_offsets[t + 1]
+        while piece <= end:
+            # The next cut [cut, after): a \n, or a paragraph break; none: the text's end.
+            cut = after = end
+            while i < end:
+                c = data[i]
+                if not paragraphs:
+                    if c == 10:
+                        cut, after = i, i + 1
+                        i += 1
+                        break
+                    i += 1
+                    continue
+                if c != 10:  # a break's run holds a \n, and its first one starts the match
+                    i += 1
+                    continue
+                newlines = 0
+                first_nl = last_nl = i
+                while i < end:
+                    c = data[i]
+                    w = (1 if (9 <= c <= 13 or 28 <= c <= 32) else 0) if c < 0x80 else _wide_space_at(data, i)
+                    if w == 0:
+                        break
+                    if c == 10:
+                        if newlines == 0:
+                            first_nl = i
+                        last_nl = i
+                        newlines += 1
+                    i += w
+                if newlines >= 2:
+                    cut, after = first_nl, last_nl + 1
+                    break
+            # data[piece:cut], stripped; kept unless empty.
+            s, e = piece, cut
+            while s < e:
+                c = data[s]
+                w = (1 if (9 <= c <= 13 or 28 <= c <= 32) else 0) if c < 0x80 else _wide_space_at(data, s)
+                if w == 0:
+                    break
+                s += w
+            while e > s:
+                j = e - 1
+                while data[j] & 0xC0 == 0x80:  # back to the character's first byte
+                    j -= 1
+                c = data[j]
+                if ((1 if (9 <= c <= 13 or 28 <= c <= 32) else 0) if c < 0x80 else _wide_space_at(data, j)) == 0:
+                    break
+                e = j
+            if s < e:
+                chars = 0
+                for b in range(s, e):
+                    chars += data[b] & 0xC0 != 0x80
+                starts[k], ends[k], lengths[k] = s, e, chars
+                k += 1
+            if cut == end:
+                break
+            piece = after
+        counts[t] = k - first
+    return starts[:k], ends[:k], lengths[:k], counts
+
+
+@_compiled
+def repeated_pieces(data: np.ndarray, starts: np.ndarray, ends: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+    """Whether each piece repeats an earlier piece of its text, byte for byte (text t's pieces are
+    ``[offsets[t], offsets[t + 1])``): one hash table per text, bytes compared on a key match."""
+    repeat = np.zeros(starts.size, np.bool_)
+    most = 0
+    for t in range(offsets.size - 1):
+        most = max(most, offsets[t + 1] - offsets[t])
+    size = 1
+    while size < 2 * most:
+        size *= 2
+    table = np.empty(size, np.int64)
+    hashes = np.empty(starts.size, np.uint64)
+    for p in range(starts.size):
+        # Keyed by the length and the first and last 8 bytes, not every byte: equal pieces get equal
+        # keys, and unequal ones with equal keys are told apart by the comparison below.
+        head = tail = np.uint64(0)
+        for i in range(starts[p], min(starts[p] + 8, ends[p])):
+            head = (head << np.uint64(8)) | np.uint64(data[i])
+        for i in range(max(ends[p] - 8, starts[p]), ends[p]):
+            tail = (tail << np.uint64(8)) | np.uint64(data[i])
+        hashes[p] = _fmix64(head ^ _fmix64(tail + np.uint64(ends[p] - starts[p])))
+    for t in range(offsets.size - 1):
+        count = offsets[t + 1] - offsets[t]
+        if count < 2:
+            continue
+        mask = 1
+        while mask < 2 * count:
+            mask *= 2
+        mask -= 1
+        table[:mask + 1] = -1
+        for p in range(offsets[t], offsets[t + 1]):
+            slot = _fmix64(hashes[p]) & np.uint64(mask)
+            while True:
+                q = table[slot]
+                if q < 0:
+                    table[slot] = p
+                    break
+                if hashes[q] == hashes[p] and ends[q] - starts[q] == ends[p] - starts[p]:
+                    same = True
+                    for i in range(ends[p] - starts[p]):
+                        if data[starts[q] + i] != data[starts[p] + i]:
+                            same = False
+                            break
+                    if same:
+                        repeat[p] = True
+                        break
+                slot = (slot + np.uint64(1)) & np.uint64(mask)
+    return repeat
+
+
+@_compiled
+def affix_matches(data: np.ndarray, starts: np.ndarray, ends: np.ndarray, affix: np.ndarray, at_end: bool
+                  ) -> np.ndarray:
+    """Whether each piece ``data[starts[p]:ends[p]]`` starts (or, ``at_end``, ends) with ``affix``'s
+    bytes."""
+    out = np.zeros(starts.size, np.bool_)
+    n = affix.size
+    for p in range(starts.size):
+        if ends[p] - starts[p] < n:
+            continue
+        at = ends[p] - n if at_end else starts[p]
+        same = True
+        for i in range(n):
+            if data[at + i] != affix[i]:
+                same = False
+                break
+        out[p] = same
+    return out

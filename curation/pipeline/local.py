@@ -48,13 +48,12 @@ def compile_kernels() -> None:
     import pyarrow.parquet as pq
 
     from curation.dedup import DedupConfig, deduplicate
-    from curation.quality.stats import TextBatch
+    from curation.document import Document
+    from curation.quality.heuristics import Heuristics
 
     near = "the quick brown fox jumps over the lazy dog and then some more words follow here"
-    texts = [near + " cafe\u0301", near + " and tea", "a b a b a b c d c d"]  # a near pair: verified
-    batch = TextBatch(texts)
-    for n in (2, 3, 5):
-        batch.top_ngram_char_fractions(n), batch.duplicate_ngram_char_fractions(n)
+    texts = [near + " cafe\u0301", near + " and tea", "a b a b a b c d c d\n\n- a\n- a..."]  # a near pair
+    Heuristics()([Document(str(i), t) for i, t in enumerate(texts)])  # every rule's statistics
     with tempfile.TemporaryDirectory() as tmp:
         part = Path(tmp) / "part-00000.parquet"
         pq.write_table(pa.table({"id": ["a", "b", "c"], "text": texts}), part)

@@ -2,14 +2,15 @@
 
 Words are whitespace-separated tokens (``str.split``, as Gopher counts them): the peers spend most
 of their time in a spaCy word splitter here (ANCHORS.md). A :class:`TextBatch` splits all its texts
-into words, lines and paragraphs with a few Arrow kernels, gives each distinct word one integer id,
-and computes every statistic for all its documents with numpy: done per document, the fixed cost of
-the Python and numpy calls exceeded the work on the bench corpus's mostly short documents.
-:class:`TextView` is one document's window onto its batch; the rules only ever see views.
+into words, lines and paragraphs in compiled passes over their UTF-8 bytes (:mod:`curation.kernels`),
+gives each distinct word one integer id, and computes every statistic for all its documents with
+numpy: done per document, the fixed cost of the Python and numpy calls exceeded the work on the
+bench corpus's mostly short documents. :class:`TextView` is one document's window onto its batch;
+the rules only ever see views.
 
-Arrow's string kernels agree exactly with Python's ``str.split()``, ``str.strip()`` and ``len()``
-here, and the tests check it for every code point; statistics are compared with a plain
-per-document Python computation on every document of ``sample_data``.
+The splits agree exactly with Python's ``str.split()``, ``str.split("\\n")``, ``re.split(r"\\n\\s*\\n")``,
+``str.strip()`` and ``len()``, and the tests check it for every code point; statistics are compared
+with a plain per-document Python computation on every document of ``sample_data``.
 """
 
 from __future__ import annotations
@@ -31,8 +32,6 @@ TERMINAL_PUNCTUATION = (".", "!", "?", '"', "”", "'", "’")
 # The characters str.isspace() accepts: what str.split(), str.strip() and Python's regex \s use.
 WHITESPACE = "\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007" \
              "\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000"
-# Paragraphs are separated by r"\n\s*\n" (Python); RE2's \s is ASCII-only, so the class is spelled out.
-PARAGRAPH_BREAK = r"\n[" + "".join(f"\\x{{{ord(c):x}}}" for c in WHITESPACE) + r"]*\n"
 _STOP_WORDS = pa.array(sorted(GOPHER_STOP_WORDS))
 _HAS_ALPHA = re.compile(r"[^\W\d_]")
 _SURROGATE = re.compile("[\ud800-\udfff]")
@@ -71,32 +70,34 @@ def _ratio(numerators: np.ndarray, denominators: np.ndarray) -> np.ndarray:
 
 
 class _Pieces:
-    """The stripped, non-empty pieces (lines or paragraphs) of a batch's texts, in document order."""
+    """The stripped, non-empty pieces (lines or paragraphs) of a batch's texts, in document order:
+    where each lies in the batch's UTF-8 bytes, cut in one compiled pass
+    (:func:`curation.kernels.trimmed_pieces`)."""
 
-    def __init__(self, split: pa.ListArray, n_docs: int):
-        flat = pc.utf8_trim_whitespace(split.flatten())
-        nonempty = pc.greater(pc.binary_length(flat), 0)
-        self.items = flat.filter(nonempty)
-        self.docs = pc.list_parent_indices(split).filter(nonempty).to_numpy()
-        self.counts = np.bincount(self.docs, minlength=n_docs)
+    def __init__(self, data: np.ndarray, text_offsets: np.ndarray, paragraphs: bool):
+        from curation.kernels import trimmed_pieces  # Numba: only where rules look at lines
+
+        self.data = data
+        self.starts, self.ends, self.lengths, self.counts = trimmed_pieces(data, text_offsets, paragraphs)
         self.offsets = np.concatenate(([0], np.cumsum(self.counts)))
 
-    def share(self, mask: pa.BooleanArray | np.ndarray) -> np.ndarray:
+    def share(self, mask: np.ndarray) -> np.ndarray:
         """Per document: pieces where ``mask`` holds / pieces."""
-        return _ratio(_segment_sums(np.asarray(mask, bool), self.offsets), self.counts)
+        return _ratio(_segment_sums(mask, self.offsets), self.counts)
 
-    @cached_property
-    def lengths(self) -> np.ndarray:
-        return pc.utf8_length(self.items).to_numpy()
+    def affixed(self, affix: str, at_end: bool) -> np.ndarray:
+        """Whether each piece starts (``at_end``: ends) with ``affix``."""
+        from curation.kernels import affix_matches
+
+        return affix_matches(self.data, self.starts, self.ends, np.frombuffer(affix.encode(), np.uint8), at_end)
 
     @cached_property
     def duplicates(self) -> tuple[np.ndarray, np.ndarray]:
         """Per document: (repeated pieces / pieces, their characters / all characters), where a repeat
         is any occurrence after the first of an identical piece in the same document."""
-        ids = pc.dictionary_encode(self.items).indices.to_numpy().astype(np.int64)
-        _, first = np.unique(self.docs * (int(ids.max(initial=0)) + 1) + ids, return_index=True)
-        repeat = np.ones(len(ids), bool)
-        repeat[first] = False
+        from curation.kernels import repeated_pieces
+
+        repeat = repeated_pieces(self.data, self.starts, self.ends, self.offsets)
         chars = _segment_sums(self.lengths, self.offsets)
         return (_ratio(_segment_sums(repeat, self.offsets), self.counts),
                 _ratio(_segment_sums(np.where(repeat, self.lengths, 0), self.offsets), chars))
@@ -226,25 +227,31 @@ class TextBatch:
     # --- lines and paragraphs ---
 
     @cached_property
+    def _bytes(self) -> tuple[np.ndarray, np.ndarray]:
+        from curation.words import utf8_bytes
+
+        return utf8_bytes(self._array)
+
+    @cached_property
     def lines(self) -> _Pieces:
-        """Non-empty lines, stripped."""
-        return _Pieces(pc.split_pattern(self._array, "\n"), len(self.texts))
+        """Non-empty lines (split at ``\\n``), stripped."""
+        return _Pieces(*self._bytes, paragraphs=False)
 
     @cached_property
     def paragraphs(self) -> _Pieces:
-        return _Pieces(pc.split_pattern_regex(self._array, PARAGRAPH_BREAK), len(self.texts))
+        """Non-empty paragraphs (split at Python's ``\\n\\s*\\n``), stripped."""
+        return _Pieces(*self._bytes, paragraphs=True)
 
     def line_share(self, starting: tuple[str, ...] = (), ending: tuple[str, ...] = (),
                    max_chars: int | None = None) -> np.ndarray:
         """Per document: the share of lines that start with one of ``starting``, end with one of
         ``ending``, or are at most ``max_chars`` long."""
         def compute() -> np.ndarray:
-            items = self.lines.items
-            mask = np.zeros(len(items), bool)
+            mask = np.zeros(len(self.lines.starts), bool)
             for prefix in starting:
-                mask |= pc.starts_with(items, prefix).to_numpy(zero_copy_only=False)
+                mask |= self.lines.affixed(prefix, at_end=False)
             for suffix in ending:
-                mask |= pc.ends_with(items, suffix).to_numpy(zero_copy_only=False)
+                mask |= self.lines.affixed(suffix, at_end=True)
             if max_chars is not None:
                 mask |= self.lines.lengths <= max_chars
             return self.lines.share(mask)

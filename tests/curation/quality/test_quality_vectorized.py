@@ -25,7 +25,7 @@ from curation.kernels import ngram_cover
 from curation.quality.fineweb import FineWebQuality
 from curation.quality.gopher import GopherQuality, GopherRepetition
 from curation.quality.heuristics import Heuristics
-from curation.quality.stats import (BULLETS, ELLIPSES, GOPHER_STOP_WORDS, PARAGRAPH_BREAK, TERMINAL_PUNCTUATION,
+from curation.quality.stats import (BULLETS, ELLIPSES, GOPHER_STOP_WORDS, TERMINAL_PUNCTUATION,
                                     WHITESPACE, TextBatch, TextView, text_views)
 
 from helpers import SAMPLE
@@ -232,8 +232,48 @@ def test_arrow_splits_random_whitespace_runs_like_python():
     texts = ["".join(rng.choice(alphabet) for _ in range(rng.randint(0, 40))) for _ in range(20_000)]
     words = pc.utf8_split_whitespace(pa.array(texts)).to_pylist()
     assert [[w for w in ws if w] for ws in words] == [t.split() for t in texts]
-    paragraphs = pc.split_pattern_regex(pa.array(texts), PARAGRAPH_BREAK).to_pylist()
-    assert paragraphs == [re.split(r"\n\s*\n", t) for t in texts]
+
+
+def _pieces(texts: list[str], paragraphs: bool) -> list[list[str]]:
+    batch = TextBatch(texts)
+    pieces = batch.paragraphs if paragraphs else batch.lines
+    data = pieces.data.tobytes()
+    out = [data[s:e].decode() for s, e in zip(pieces.starts, pieces.ends)]
+    assert list(pieces.lengths) == [len(p) for p in out]
+    return [out[pieces.offsets[d]:pieces.offsets[d + 1]] for d in range(len(texts))]
+
+
+def test_lines_and_paragraphs_are_pythons_split_and_strip():
+    """The compiled cut (curation.kernels.trimmed_pieces) against ``str.split("\\n")``,
+    ``re.split(r"\\n\\s*\\n")`` and ``str.strip()``: every code point between and around words
+    and line breaks, and random runs of every whitespace character and line breaks."""
+    rng = random.Random(0)
+    alphabet = list(WHITESPACE) + list("ab\u00e9\u4e2d\U0001f600_.\n\n\n")
+    texts = [f"a{c}b" for c in ALL_CHARS] + [f"{c}a{c}\n{c}\n{c}b{c}" for c in ALL_CHARS]
+    texts += ["".join(rng.choice(alphabet) for _ in range(rng.randint(0, 40))) for _ in range(20_000)]
+    assert _pieces(texts, paragraphs=False) == [[p.strip() for p in t.split("\n") if p.strip()] for t in texts]
+    assert _pieces(texts, paragraphs=True) == [[p.strip() for p in re.split(r"\n\s*\n", t) if p.strip()]
+                                               for t in texts]
+
+
+def test_repeated_pieces_and_affixes_are_pythons():
+    rng = random.Random(2)
+    alphabet = ["ab", "a", "\u00e9", "- x", "...", "\u2026", " ", "\u3000", "\n", "\n", "\n\n"]
+    texts = ["".join(rng.choice(alphabet) for _ in range(rng.randint(0, 30))) for _ in range(5_000)]
+    lines = [[p.strip() for p in t.split("\n") if p.strip()] for t in texts]
+    batch = TextBatch(texts)
+    repeat = [[line in doc[:i] for i, line in enumerate(doc)] for doc in lines]
+    share = [sum(r) / len(r) if r else 0.0 for r in repeat]
+    chars = [sum(len(x) for x, r in zip(doc, rs) if r) / sum(map(len, doc)) if doc else 0.0
+             for doc, rs in zip(lines, repeat)]
+    assert list(batch.lines.duplicates[0]) == share and list(batch.lines.duplicates[1]) == chars
+    # Pieces are keyed by length and first and last 8 bytes: equal keys, different middles.
+    same_key = "first 8 X last 8\nfirst 8 Y last 8\nfirst 8 X last 8\nfirst 8 Z last 8"
+    assert TextBatch([same_key]).lines.duplicates[0].tolist() == [0.25]
+    for affix in ("- ", "...", "\u2026", "ab", "\u00e9"):
+        for at_end in (False, True):
+            flags = batch.lines.affixed(affix, at_end)
+            assert list(flags) == [x.endswith(affix) if at_end else x.startswith(affix) for doc in lines for x in doc]
 
 
 def test_only_ascii_words_lower_to_ascii_stop_words():
