@@ -552,3 +552,76 @@ def affix_matches(data: np.ndarray, starts: np.ndarray, ends: np.ndarray, affix:
                 break
         out[p] = same
     return out
+
+
+@_compiled
+def numbered_lines(data: np.ndarray, text_offsets: np.ndarray, digits: np.ndarray
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The runs of lines of each text that hold a decimal digit (Python's ``\\d``) or ``s/n``.
+
+    Args:
+        data: The texts' UTF-8 bytes back to back.
+        text_offsets: ``data[text_offsets[t]:text_offsets[t + 1]]`` is text t (int64).
+        digits: The non-ASCII code points that are decimal digits, sorted.
+
+    Returns:
+        Each run's start and end in characters of its text (the end past the run's last ``\\n``,
+        or the text's end), and the runs of each text (int64), in text order.
+    """
+    n_texts = text_offsets.size - 1
+    most = n_texts
+    for i in range(data.size):
+        most += data[i] == 10
+    starts = np.empty(most, np.int64)
+    ends = np.empty(most, np.int64)
+    counts = np.zeros(n_texts, np.int64)
+    k = 0
+    for t in range(n_texts):
+        a = text_offsets[t]
+        b = text_offsets[t + 1]
+        first = k
+        i = a
+        ci = 0  # data[i] is character ci of the text
+        line = 0
+        while i < b:
+            numbered = False
+            while i < b:  # to the line's end, or its first digit or s/n
+                c = data[i]
+                # One rarely true test per byte: a frequent one (an "s") mispredicted made it 2x slower.
+                if c == 10 or c == 47 or 48 <= c <= 57 or c >= 0xC0:
+                    if c == 10:
+                        break
+                    if c == 47:  # s/n
+                        numbered = a < i < b - 1 and data[i - 1] == 115 and data[i + 1] == 110
+                    elif c <= 57:
+                        numbered = True
+                    else:
+                        if c >= 0xF0:
+                            cp = ((np.uint32(c) & 0x07) << 18) | ((np.uint32(data[i + 1]) & 0x3F) << 12) \
+                                | ((np.uint32(data[i + 2]) & 0x3F) << 6) | (np.uint32(data[i + 3]) & 0x3F)
+                        elif c >= 0xE0:
+                            cp = ((np.uint32(c) & 0x0F) << 12) | ((np.uint32(data[i + 1]) & 0x3F) << 6) \
+                                | (np.uint32(data[i + 2]) & 0x3F)
+                        else:
+                            cp = ((np.uint32(c) & 0x1F) << 6) | (np.uint32(data[i + 1]) & 0x3F)
+                        j = np.searchsorted(digits, cp)
+                        numbered = j < digits.size and digits[j] == cp
+                    if numbered:
+                        break
+                ci += (c & 0xC0) != 0x80
+                i += 1
+            if numbered:
+                while i < b and data[i] != 10:
+                    ci += (data[i] & 0xC0) != 0x80
+                    i += 1
+                end = ci + 1 if i < b else ci
+                if k > first and line <= ends[k - 1]:  # the line after the run's last
+                    ends[k - 1] = end
+                else:
+                    starts[k], ends[k] = line, end
+                    k += 1
+            i += 1
+            ci += 1
+            line = ci
+        counts[t] = k - first
+    return starts[:k], ends[:k], counts

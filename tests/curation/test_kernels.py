@@ -24,6 +24,7 @@ before = {name: set(map(str, f.signatures)) for name, f in dispatchers.items()}
 from curation import Document
 from curation.decontam.ngrams import tokenize
 from curation.dedup import DedupConfig, deduplicate
+from curation.pii.addresses import AddressFinder
 from curation.quality.gopher import GopherRepetition
 from curation.quality.heuristics import Heuristics
 
@@ -32,6 +33,7 @@ with gzip.open(sys.argv[1], "rt") as fh:
 docs = [Document(r["id"], r["text"]) for r in rows]
 Heuristics()(docs)
 GopherRepetition()(docs)
+AddressFinder().find([d.text for d in docs])
 with tempfile.TemporaryDirectory() as tmp:
     parts = []
     for i in range(2):
