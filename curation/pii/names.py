@@ -239,6 +239,10 @@ class NameFinder:
 
     def nlp(self) -> Any:
         if self._nlp is None:
+            # First: spaCy imports the module of every factory a package registers when it builds
+            # a pipeline, and Presidio's imports transformers (2.6 s); thinc imports torch. Not
+            # once curation.pii.recognizers has imported them with transformers and torch kept out.
+            import curation.pii.recognizers  # noqa: F401
             import spacy
 
             self._nlp = spacy.load(verified_model_dir(), exclude=["parser", "tagger", "lemmatizer",

@@ -134,3 +134,16 @@ def test_particles_and_date_words():
     found = [text[s:e] for _, s, e in NameFinder().find([text])[0]]
     assert found == ["Maria van 't Erve", "Mirthe van Hoevel en van Zwindrecht", "Sep", "Sep Adriaense", "Jun Li"]
     assert NameFinder().find(["Date: Tue, 12 Sep Thu 2024"]) == [[]]
+
+
+def test_loading_the_ner_model_alone_imports_no_transformers():
+    """spaCy imports every registered factory's module when it builds a pipeline; Presidio's would
+    import transformers (2.6 s per process) but for the way the finder imports Presidio first."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from curation.pii.names import NameFinder; NameFinder().nlp(); "
+            "print(sorted(m for m in ('transformers', 'torch') if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip().splitlines()[-1] == "[]"
