@@ -40,7 +40,8 @@ class InputConfig(StrictModel):
         32 * MiB,
         gt=0,
         description=(
-            "Input bytes per pass-1 task: the unit of parallelism and of resuming. Prefect costs "
+            "Input bytes per pass-1 task, at most: the unit of parallelism and of resuming (a larger "
+            "file is cut into ceil(size / partition_bytes) equal ranges). Prefect costs "
             "~0.1-0.3 s of a worker per task here (bench/orchestration.py), so a task should hold "
             "seconds of work: 32 MiB is ~2 s of filtering per core. DataTrove's tasks are one input "
             "file each."
