@@ -49,6 +49,18 @@ _COMBINE = np.uint64(0x9E3779B97F4A7C15)
 
 
 @_compiled
+def _codepoint_at(data: np.ndarray, i: int) -> np.uint32:
+    """The code point of the character whose first byte ``data[i]`` (>= 0xC0) is, in valid UTF-8."""
+    c = np.uint32(data[i])
+    if c >= 0xF0:
+        return ((c & 0x07) << 18) | ((np.uint32(data[i + 1]) & 0x3F) << 12) \
+            | ((np.uint32(data[i + 2]) & 0x3F) << 6) | (np.uint32(data[i + 3]) & 0x3F)
+    if c >= 0xE0:
+        return ((c & 0x0F) << 12) | ((np.uint32(data[i + 1]) & 0x3F) << 6) | (np.uint32(data[i + 2]) & 0x3F)
+    return ((c & 0x1F) << 6) | (np.uint32(data[i + 1]) & 0x3F)
+
+
+@_compiled
 def lead_codepoints(data: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The code point of every non-ASCII character of valid UTF-8 ``data`` and where it starts."""
     count = 0
@@ -58,17 +70,10 @@ def lead_codepoints(data: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     at = np.empty(count, np.int64)
     j = 0
     for i in range(data.size):  # in valid UTF-8 every byte >= 0xC0 starts a character
-        c = np.uint32(data[i])
-        if c < 0xC0:
+        if data[i] < 0xC0:
             continue
         at[j] = i
-        if c >= 0xF0:
-            cps[j] = ((c & 0x07) << 18) | ((np.uint32(data[i + 1]) & 0x3F) << 12) \
-                | ((np.uint32(data[i + 2]) & 0x3F) << 6) | (np.uint32(data[i + 3]) & 0x3F)
-        elif c >= 0xE0:
-            cps[j] = ((c & 0x0F) << 12) | ((np.uint32(data[i + 1]) & 0x3F) << 6) | (np.uint32(data[i + 2]) & 0x3F)
-        else:
-            cps[j] = ((c & 0x1F) << 6) | (np.uint32(data[i + 1]) & 0x3F)
+        cps[j] = _codepoint_at(data, i)
         j += 1
     return cps, at
 
@@ -596,14 +601,7 @@ def numbered_lines(data: np.ndarray, text_offsets: np.ndarray, digits: np.ndarra
                     elif c <= 57:
                         numbered = True
                     else:
-                        if c >= 0xF0:
-                            cp = ((np.uint32(c) & 0x07) << 18) | ((np.uint32(data[i + 1]) & 0x3F) << 12) \
-                                | ((np.uint32(data[i + 2]) & 0x3F) << 6) | (np.uint32(data[i + 3]) & 0x3F)
-                        elif c >= 0xE0:
-                            cp = ((np.uint32(c) & 0x0F) << 12) | ((np.uint32(data[i + 1]) & 0x3F) << 6) \
-                                | (np.uint32(data[i + 2]) & 0x3F)
-                        else:
-                            cp = ((np.uint32(c) & 0x1F) << 6) | (np.uint32(data[i + 1]) & 0x3F)
+                        cp = _codepoint_at(data, i)
                         j = np.searchsorted(digits, cp)
                         numbered = j < digits.size and digits[j] == cp
                     if numbered:
