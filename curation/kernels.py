@@ -559,67 +559,291 @@ def affix_matches(data: np.ndarray, starts: np.ndarray, ends: np.ndarray, affix:
     return out
 
 
+# Features of :func:`pii_lines`, rows of its outputs.
+LINE_NUMBERED, LINE_DIGIT_TRIGGER, LINE_NAME_RUN, LINE_GREETING = 0, 1, 2, 3
+
+
 @_compiled
-def numbered_lines(data: np.ndarray, text_offsets: np.ndarray, digits: np.ndarray
-                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The runs of lines of each text that hold a decimal digit (Python's ``\\d``) or ``s/n``.
+def _decimal_at(data: np.ndarray, i: int, digits: np.ndarray) -> bool:
+    """Whether the character starting at byte ``i`` is a decimal digit (Python's ``\\d``)."""
+    c = data[i]
+    if c < 0x80:
+        return 48 <= c <= 57
+    if c < 0xC0:
+        return False
+    cp = _codepoint_at(data, i)
+    j = np.searchsorted(digits, cp)
+    return j < digits.size and digits[j] == cp
+
+
+@_compiled
+def _char_len(c: np.uint8) -> int:
+    return 1 if c < 0xC0 else 2 if c < 0xE0 else 3 if c < 0xF0 else 4
+
+
+@_compiled
+def _dotted_quad_tail(data: np.ndarray, i: int, end: int, digits: np.ndarray) -> bool:
+    """Whether ``\\d{1,3}\\.\\d{1,3}\\.\\d`` matches at byte ``i`` (the rest of ``\\d\\.\\d{1,3}...``
+    after its first dot): greedy ``\\d{1,3}`` can only end at the dot, so no backtracking."""
+    for _ in range(2):
+        n = 0
+        while i < end and n < 4 and _decimal_at(data, i, digits):
+            i += _char_len(data[i])
+            n += 1
+        if n == 0 or n > 3 or i >= end or data[i] != 46:
+            return False
+        i += 1
+    return i < end and _decimal_at(data, i, digits)
+
+
+@_compiled
+def _upper_len(data: np.ndarray, i: int, end: int) -> int:
+    """Bytes of ``[A-Z\\u00c0-\\u00d6\\u00d8-\\u00de]`` at ``i``, or 0."""
+    c = data[i]
+    if 65 <= c <= 90:
+        return 1
+    if c == 0xC3 and i + 1 < end and 0x80 <= data[i + 1] <= 0x9E and data[i + 1] != 0x97:
+        return 2
+    return 0
+
+
+@_compiled
+def _lower_len(data: np.ndarray, i: int, end: int) -> int:
+    """Bytes of ``[a-z\\u00df-\\u00f6\\u00f8-\\u00ff]`` at ``i``, or 0."""
+    if i >= end:
+        return 0
+    c = data[i]
+    if 97 <= c <= 122:
+        return 1
+    if c == 0xC3 and i + 1 < end and 0x9F <= data[i + 1] <= 0xBF and data[i + 1] != 0xB7:
+        return 2
+    return 0
+
+
+@_compiled
+def _title_len(data: np.ndarray, i: int, end: int) -> int:
+    """Bytes of how a name word starts at ``i`` (``[UP][lower]`` or ``[UP]'[UP][lower]``), or 0."""
+    n = _upper_len(data, i, end)
+    if n == 0:
+        return 0
+    k = i + n
+    if k < end and data[k] == 39:
+        m = _upper_len(data, k + 1, end) if k + 1 < end else 0
+        low = _lower_len(data, k + 1 + m, end) if m else 0
+        return k + 1 + m + low - i if low else 0
+    low = _lower_len(data, k, end)
+    return k + low - i if low else 0
+
+
+@_compiled
+def _name_follows(data: np.ndarray, i: int, end: int, particles: np.ndarray, particle_offsets: np.ndarray) -> bool:
+    """Whether, after a name word and its space, ``(?:(?:[UP]\\.|particle) )*`` and the start of
+    another name word follow at ``i``."""
+    while i < end:
+        c = data[i]
+        if 65 <= c <= 90 or c == 0xC3:
+            if _title_len(data, i, end):
+                return True
+            n = _upper_len(data, i, end)
+            if n and i + n + 1 < end and data[i + n] == 46 and data[i + n + 1] == 32:  # an initial, "F. "
+                i += n + 2
+                continue
+            return False  # no particle starts with a capital
+        w = 0  # a particle: a word of at most 4 bytes, then a space
+        while w < 5 and i + w < end and data[i + w] != 32:
+            w += 1
+        if w == 0 or w > 4 or i + w >= end:
+            return False
+        skipped = False
+        for p in range(particle_offsets.size - 1):
+            a, b = particle_offsets[p], particle_offsets[p + 1]
+            if b - a == w:
+                same = True
+                for k in range(w):
+                    if data[i + k] != particles[a + k]:
+                        same = False
+                        break
+                if same:
+                    skipped = True
+                    break
+        if not skipped:
+            return False
+        i += w + 1
+    return False
+
+
+@_compiled
+def _greeting_at(data: np.ndarray, j: int, le: int, b: int, greetings: np.ndarray, greeting_offsets: np.ndarray
+                 ) -> bool:
+    """Whether one of ``greetings`` starts at ``j`` (on a line ending at ``le``), then an optional
+    ``.`` and a space, a comma or a newline (in a text ending at ``b``)."""
+    for g in range(greeting_offsets.size - 1):
+        ga, gb = greeting_offsets[g], greeting_offsets[g + 1]
+        if j + gb - ga > le:
+            continue
+        same = True
+        for x in range(gb - ga):
+            if data[j + x] != greetings[ga + x]:
+                same = False
+                break
+        if same:
+            e = j + gb - ga
+            if e < b and data[e] == 46:
+                e += 1
+            if e < b and (data[e] == 32 or data[e] == 44 or data[e] == 10):
+                return True
+    return False
+
+
+@_compiled
+def pii_lines(data: np.ndarray, text_offsets: np.ndarray, digits: np.ndarray, particles: np.ndarray,
+              particle_offsets: np.ndarray, greetings: np.ndarray, greeting_offsets: np.ndarray
+              ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The runs of lines of each text where the PII finders' line-bound patterns can match.
+
+    Four features, each a necessary condition of a regex, so that the regex scans only those lines
+    (:mod:`curation.pii.lines` holds the definitions and the tests compare them):
+
+    - ``LINE_NUMBERED``: the line holds a decimal digit (Python's ``\\d``) or ``s/n``;
+    - ``LINE_DIGIT_TRIGGER``: the line holds a match of ``curation.pii.recognizers.DIGIT_TRIGGER``
+      (9 digits apart by at most 3 of `` ().-`` each, a dotted quad, or ``[A-Z]{2}\\d\\d``);
+    - ``LINE_NAME_RUN``: a name word (``[UP][lower]`` or ``[UP]'[UP][lower]``), the rest of its run
+      of letters, ``-`` and ``'``, a space, any initials (``F. ``) and ``particles`` each followed
+      by a space, then the start of another name word;
+    - ``LINE_GREETING``: the line holds one of ``greetings`` followed by an optional ``.`` and a
+      space, a comma or a newline, or the line before does (the name may follow on the next line).
 
     Args:
         data: The texts' UTF-8 bytes back to back.
         text_offsets: ``data[text_offsets[t]:text_offsets[t + 1]]`` is text t (int64).
         digits: The non-ASCII code points that are decimal digits, sorted.
+        particles, particle_offsets: The name particles' bytes back to back, and where each starts.
+        greetings, greeting_offsets: The greetings' bytes (each starts with an ASCII capital).
 
     Returns:
-        Each run's start and end in characters of its text (the end past the run's last ``\\n``,
-        or the text's end), and the runs of each text (int64), in text order.
+        ``starts[f]``, ``ends[f]``: each run of feature ``f`` in characters of its text (the end
+        past the run's last ``\\n``, or the text's end); ``counts[f, t]``: text t's runs.
     """
     n_texts = text_offsets.size - 1
     most = n_texts
     for i in range(data.size):
         most += data[i] == 10
-    starts = np.empty(most, np.int64)
-    ends = np.empty(most, np.int64)
-    counts = np.zeros(n_texts, np.int64)
-    k = 0
+    starts = np.empty((4, most), np.int64)
+    ends = np.empty((4, most), np.int64)
+    counts = np.zeros((4, n_texts), np.int64)
+    k = np.zeros(4, np.int64)
+    flags = np.zeros(4, np.bool_)
+    opens_greeting = np.zeros(1 << 16, np.bool_)  # by the first two bytes: a call costs ~50 ns
+    for g in range(greeting_offsets.size - 1):
+        opens_greeting[(np.int64(greetings[greeting_offsets[g]]) << 8) | greetings[greeting_offsets[g] + 1]] = True
     for t in range(n_texts):
         a = text_offsets[t]
         b = text_offsets[t + 1]
-        first = k
+        first = k.copy()
         i = a
         ci = 0  # data[i] is character ci of the text
-        line = 0
+        greeted = False  # the line before held a greeting
         while i < b:
-            numbered = False
-            while i < b:  # to the line's end, or its first digit or s/n
+            line, ls = ci, i
+            # The line's end and length; whether it holds a digit (one rarely true test per byte).
+            digit = False
+            upper = False
+            while i < b:
                 c = data[i]
-                # One rarely true test per byte: a frequent one (an "s") mispredicted made it 2x slower.
-                if c == 10 or c == 47 or 48 <= c <= 57 or c >= 0xC0:
-                    if c == 10:
-                        break
-                    if c == 47:  # s/n
-                        numbered = a < i < b - 1 and data[i - 1] == 115 and data[i + 1] == 110
-                    elif c <= 57:
-                        numbered = True
+                if c == 10:
+                    break
+                if c >= 0xC0 or 47 <= c <= 57:
+                    if c >= 0xC0:
+                        upper |= c == 0xC3
+                        if not digit:
+                            digit = _decimal_at(data, i, digits)
+                    elif c == 47:
+                        digit |= a < i < b - 1 and data[i - 1] == 115 and data[i + 1] == 110  # s/n
                     else:
-                        cp = _codepoint_at(data, i)
-                        j = np.searchsorted(digits, cp)
-                        numbered = j < digits.size and digits[j] == cp
-                    if numbered:
-                        break
+                        digit = True
                 ci += (c & 0xC0) != 0x80
                 i += 1
-            if numbered:
-                while i < b and data[i] != 10:
-                    ci += (data[i] & 0xC0) != 0x80
-                    i += 1
-                end = ci + 1 if i < b else ci
-                if k > first and line <= ends[k - 1]:  # the line after the run's last
-                    ends[k - 1] = end
-                else:
-                    starts[k], ends[k] = line, end
-                    k += 1
+            le = i
+            flags[:] = False
+            flags[LINE_NUMBERED] = digit
+            if digit:  # DIGIT_TRIGGER, which needs a digit
+                chain = 0  # digits in a row apart by at most 3 separators each
+                gap = 0
+                up = 0  # ASCII capitals just before
+                caps_digit = False  # the last character was a digit after two capitals
+                after_digit = False
+                j = ls
+                while j < le:
+                    c = data[j]
+                    step = 1
+                    if c < 0x80:  # inline: a helper called per byte costs ~18 ns
+                        isdigit = 48 <= c <= 57
+                    else:
+                        isdigit = c >= 0xC0 and _decimal_at(data, j, digits)
+                        step = 1 if c < 0xC0 else 2 if c < 0xE0 else 3 if c < 0xF0 else 4
+                    if isdigit:
+                        if caps_digit or (chain > 0 and chain + 1 >= 9):
+                            flags[LINE_DIGIT_TRIGGER] = True
+                            break
+                        caps_digit = up >= 2
+                        chain += 1
+                        gap = 0
+                        up = 0
+                        after_digit = True
+                    else:
+                        caps_digit = False
+                        up = up + 1 if 65 <= c <= 90 else 0
+                        if c == 32 or c == 40 or c == 41 or c == 45 or c == 46:
+                            gap += 1
+                            if gap > 3:
+                                chain = 0
+                        else:
+                            chain = 0
+                        if c == 46 and after_digit and _dotted_quad_tail(data, j + 1, le, digits):
+                            flags[LINE_DIGIT_TRIGGER] = True
+                            break
+                        after_digit = False
+                    j += step
+            j = ls
+            while j < le:  # a name word followed by another
+                c = data[j]
+                if 65 <= c <= 90 or c == 0xC3:
+                    upper = True
+                    d = data[j + 1] if j + 1 < le else 0
+                    if c != 0xC3 and not (97 <= d <= 122 or d == 0xC3 or d == 39):
+                        j += 1  # a capital before no small letter: the common case, no call
+                        continue
+                    n = 2 if c != 0xC3 and 97 <= d <= 122 else _title_len(data, j, le)
+                    if n:
+                        q = j + n
+                        while q < le and (data[q] >= 0x80 or 65 <= data[q] <= 90 or 97 <= data[q] <= 122
+                                          or data[q] == 45 or data[q] == 39):
+                            q += 1
+                        if q < le and data[q] == 32 and _name_follows(data, q + 1, le, particles,
+                                                                       particle_offsets):
+                            flags[LINE_NAME_RUN] = True
+                            break
+                        j = q  # any name word starting inside this run ends where it does
+                        continue
+                j += 1
+            greeting = False
+            if upper:
+                for j in range(ls, le - 1):
+                    if opens_greeting[(np.int64(data[j]) << 8) | data[j + 1]] and _greeting_at(data, j, le, b, greetings, greeting_offsets):
+                        greeting = True
+                        break
+            flags[LINE_GREETING] = greeting or greeted
+            greeted = greeting
+            end = ci + 1 if i < b else ci
+            for f in range(4):
+                if flags[f]:
+                    if k[f] > first[f] and line <= ends[f, k[f] - 1]:  # the line after the run's last
+                        ends[f, k[f] - 1] = end
+                    else:
+                        starts[f, k[f]], ends[f, k[f]] = line, end
+                        k[f] += 1
             i += 1
             ci += 1
-            line = ci
-        counts[t] = k - first
-    return starts[:k], ends[:k], counts
+        for f in range(4):
+            counts[f, t] = k[f] - first[f]
+    return starts, ends, counts

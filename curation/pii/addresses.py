@@ -25,11 +25,9 @@ addresses in licence boilerplate (``Free Software Foundation, Inc., 51 Franklin 
 
 from __future__ import annotations
 
-import functools
 import re
-from collections.abc import Iterator
 
-import numpy as np
+from curation.pii.lines import LineRuns, Runs, line_runs, scan
 
 # USPS Publication 28, Appendix C1: primary street suffix names, and their standard abbreviations.
 USPS_SUFFIXES = tuple((
@@ -105,37 +103,6 @@ ORGANISATION = re.compile(r"(?:\bInc\.?|\bLtd\.?|\bLLC|\bGmbH|Foundation|\bCorp\
 TRIGGER = re.compile(r"\d(?:(?<=[\s,]\d)|(?<!.\d)|(?=[\s,]))", re.S)
 
 
-@functools.cache  # once per process
-def decimal_digits() -> np.ndarray:
-    """The non-ASCII code points Python's ``\\d`` matches (``str.isdecimal``: Unicode's Nd), sorted.
-    None lies past U+1FFFF (a test checks every code point)."""
-    return np.array([c for c in range(128, 0x20000) if chr(c).isdecimal()], np.uint32)
-
-
-def numbered_lines(texts: list[str]) -> list[list[tuple[int, int]]]:
-    """Per text, ``[start, end)`` of each run of lines holding a decimal digit or ``s/n``, each end
-    past its ``\\n``: what every street form holds (its number, or Spanish "s/n") on the one line it
-    stays on. A quarter of the bench corpus's characters; one compiled pass over the batch
-    (:func:`curation.kernels.numbered_lines`)."""
-    from curation.kernels import numbered_lines as kernel  # Numba: only where addresses are looked for
-
-    encoded = [t.encode("utf-8", "surrogatepass") for t in texts]  # a copy for ASCII text
-    offsets = np.zeros(len(texts) + 1, np.int64)
-    np.cumsum([len(e) for e in encoded], out=offsets[1:])
-    starts, ends, counts = kernel(np.frombuffer(b"".join(encoded), np.uint8), offsets, decimal_digits())
-    bounds = np.concatenate(([0], np.cumsum(counts))).tolist()
-    pairs = list(zip(starts.tolist(), ends.tolist()))
-    return [pairs[bounds[t]:bounds[t + 1]] for t in range(len(texts))]
-
-
-def _scan(pattern: re.Pattern[str], text: str, runs: list[tuple[int, int]]) -> Iterator[re.Match[str]]:
-    """``pattern.finditer(text)`` for a pattern whose matches stay on one line and hold a digit or
-    ``s/n``: the same matches, from the lines that can hold one (a look-behind reads before the
-    run's start, a look-ahead at its end reads the ``\\n``, as in the whole text)."""
-    for start, end in runs:
-        yield from pattern.finditer(text, start, end)
-
-
 class AddressFinder:
     """STREET_ADDRESS spans: a street line, and the city and postcode lines that follow it."""
 
@@ -144,22 +111,26 @@ class AddressFinder:
     def __init__(self, public_attribution: str = "keep"):
         self.public_attribution = public_attribution
 
-    def find(self, texts: list[str]) -> list[list[tuple[str, int, int]]]:
-        return [self.find_one(t, runs) for t, runs in zip(texts, numbered_lines(texts))]
+    def find(self, texts: list[str], lines: list[LineRuns] | None = None) -> list[list[tuple[str, int, int]]]:
+        """Sorted ``("STREET_ADDRESS", start, end)`` spans per text; ``lines``: the texts'
+        :func:`~curation.pii.lines.line_runs`, if already computed."""
+        lines = line_runs(texts) if lines is None else lines
+        return [self.find_one(t, runs.numbered) for t, runs in zip(texts, lines)]
 
-    def streets(self, text: str, runs: list[tuple[int, int]] | None = None) -> list[tuple[int, int, bool]]:
+    def streets(self, text: str, runs: Runs | None = None) -> list[tuple[int, int, bool]]:
         """(start, end, needs_tail) of every street line, in order of start; ``runs``: the text's
-        :func:`numbered_lines`, where every street line is."""
-        runs = numbered_lines([text])[0] if runs is None else runs
+        numbered lines (:class:`~curation.pii.lines.LineRuns`), where every street form is: its
+        number, or Spanish "s/n", on the one line it stays on."""
+        runs = line_runs([text])[0].numbered if runs is None else runs
         found = []
-        for m in _scan(US_UK, text, runs):
+        for m in scan(US_UK, text, runs):
             start = m.start()
             unit = UNIT_BEFORE.search(text, max(0, start - 20), start)
             number = m.group().split(" ", 1)[0]
             kind = m.group().rstrip(".").rsplit(" ", 1)[-1]
             plain = kind in CORE_TYPES and not re.fullmatch(r"(?:19|20)\d\d", number)
             found.append((unit.start() if unit else start, m.end(), not plain))
-        for m in _scan(DE_NL, text, runs):
+        for m in scan(DE_NL, text, runs):
             word_end = m.start()
             word_start = word_end
             while word_start and (text[word_start - 1].isalpha() or text[word_start - 1] in "-."):
@@ -171,13 +142,13 @@ class AddressFinder:
             if word.lower() == ending.lower() or (ending[0].isupper() and not word.endswith("-" + ending)):
                 continue  # a name before the type (Beckergasse 8, Janin-Noack-Weg 55), not "Ring 04"
             found.append((word_start, m.end(), False))
-        found += [(m.start(), m.end(), False) for m in _scan(FR, text, runs)]
-        for m in _scan(IT_ES, text, runs):
+        found += [(m.start(), m.end(), False) for m in scan(FR, text, runs)]
+        for m in scan(IT_ES, text, runs):
             if not m.start() or not text[m.start() - 1].isalnum():
                 found.append((m.start(), m.end(), False))
         return sorted(found)
 
-    def find_one(self, text: str, runs: list[tuple[int, int]] | None = None) -> list[tuple[str, int, int]]:
+    def find_one(self, text: str, runs: Runs | None = None) -> list[tuple[str, int, int]]:
         if not TRIGGER.search(text):
             return []
         spans: list[tuple[str, int, int]] = []

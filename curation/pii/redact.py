@@ -49,6 +49,7 @@ import pyarrow as pa
 from curation.document import Document
 from curation.errors import CurationError
 from curation.pii.entities import LANGUAGE, NAME_ENTITIES, NER_ENTITIES, PATTERN_ENTITIES, remove_overlaps
+from curation.pii.lines import LineRuns, line_runs
 from curation.stage import CounterGroup, Dropped, Stage, StageResult
 
 DEFAULT_PLACEHOLDERS = {
@@ -95,7 +96,9 @@ def _engines(pattern_entities: tuple[str, ...], nlp_max_length: int, private_ips
 
     recognizers = [rec.RECOGNIZERS[e] for e in pattern_entities]
     literals = tuple(dict.fromkeys(t for r in recognizers for t in r.TRIGGER_LITERALS))
-    regexes = tuple(re.compile(t) for t in dict.fromkeys(t for r in recognizers for t in r.TRIGGER_REGEXES))
+    triggers = dict.fromkeys(t for r in recognizers for t in r.TRIGGER_REGEXES)
+    # The digit trigger's lines come from curation.pii.lines' compiled pass, not from the regex.
+    regexes = tuple(re.compile(t) for t in triggers if t != rec.DIGIT_TRIGGER)
     return {
         "analyzer": rec.build_analyzer(pattern_entities, nlp_max_length, private_ips),
         "ner": rec.build_ner_analyzer(ner_model, nlp_max_length) if enable_ner else None,
@@ -109,6 +112,7 @@ def _engines(pattern_entities: tuple[str, ...], nlp_max_length: int, private_ips
                                language=LANGUAGE),
         "literals": literals,
         "regexes": regexes,
+        "digit_trigger": rec.DIGIT_TRIGGER in triggers,
         "block": rec.CurationPrivateKeyRecognizer.BLOCK_START if "PRIVATE_KEY" in pattern_entities else None,
     }
 
@@ -251,10 +255,14 @@ class PIIRedactor(Stage):
 
     # ------------------------------------------------------------ detection
 
-    def windows(self, text: str) -> list[tuple[int, int]]:
-        """The merged line ranges of ``text`` that may hold a pattern entity, in order."""
+    def windows(self, text: str, lines: LineRuns | None = None) -> list[tuple[int, int]]:
+        """The merged line ranges of ``text`` that may hold a pattern entity, in order; ``lines``:
+        the text's :func:`~curation.pii.lines.line_runs`, if already computed."""
         engines = self._get_engines()
         ranges: list[tuple[int, int]] = []
+        if engines["digit_trigger"]:  # the lines holding a match of DIGIT_TRIGGER, newlines left out
+            lines = line_runs([text])[0] if lines is None else lines
+            ranges += [(start, end - (text[end - 1] == "\n")) for start, end in lines.digit_trigger]
 
         def take(start: int, end: int) -> int:
             """Record the line(s) holding text[start:end]; return where that range ends."""
@@ -293,16 +301,19 @@ class PIIRedactor(Stage):
         """
         engines = self._get_engines()
         found: list[list[tuple[str, int, int]]] = [[] for _ in texts]
+        windowed = bool(self.pattern_entities) and (self.prescreen if prescreen is None else prescreen)
+        needs_lines = (windowed and engines["digit_trigger"]) or engines["names"] or engines["addresses"]
+        lines = line_runs(texts) if needs_lines and texts else [LineRuns([], [], [], [])] * len(texts)
         if self.pattern_entities:
-            if self.prescreen if prescreen is None else prescreen:
-                self._find_in_windows(texts, found)
+            if windowed:
+                self._find_in_windows(texts, found, lines)
             else:
                 for i, text in enumerate(texts):
                     results = engines["analyzer"].analyze(text, LANGUAGE, entities=list(self.pattern_entities))
                     found[i] = [(r.entity_type, r.start, r.end) for r in results]
         for finder in (engines["names"], engines["addresses"]):
             if finder is not None:
-                for spans, more in zip(found, finder.find(texts)):
+                for spans, more in zip(found, finder.find(texts, lines)):
                     spans += more
         if engines["ner"] is not None:
             ner_entities = [e for e in self.entities if e in NER_ENTITIES]
@@ -315,7 +326,8 @@ class PIIRedactor(Stage):
         """What the stage redacts: non-overlapping detections per text, sorted by start."""
         return [[Detection(*r) for r in remove_overlaps(spans)] for spans in self.find(texts)]
 
-    def _find_in_windows(self, texts: list[str], found: list[list[tuple[str, int, int]]]) -> None:
+    def _find_in_windows(self, texts: list[str], found: list[list[tuple[str, int, int]]],
+                         lines: list[LineRuns]) -> None:
         engines = self._get_engines()
         analyzer = engines["analyzer"]
         parts: list[str] = []
@@ -342,7 +354,7 @@ class PIIRedactor(Stage):
             size = 0
 
         for i, text in enumerate(texts):
-            windows = self.windows(text)
+            windows = self.windows(text, lines[i])
             if not windows:
                 continue
             if parts:

@@ -49,13 +49,13 @@ def compile_kernels() -> None:
 
     from curation.dedup import DedupConfig, deduplicate
     from curation.document import Document
-    from curation.pii.addresses import numbered_lines
+    from curation.pii.lines import line_runs
     from curation.quality.heuristics import Heuristics
 
     near = "the quick brown fox jumps over the lazy dog and then some more words follow here"
     texts = [near + " cafe\u0301", near + " and tea", "a b a b a b c d c d\n\n- a\n- a..."]  # a near pair
     Heuristics()([Document(str(i), t) for i, t in enumerate(texts)])  # every rule's statistics
-    numbered_lines(texts + ["12 Main Street\n\u0663 s/n"])  # where addresses are looked for
+    line_runs(texts + ["Dear Ann,\nJean de Vries, 12 Main Street\n\u0663 s/n 555-123-4567"])  # where PII is looked for
     with tempfile.TemporaryDirectory() as tmp:
         part = Path(tmp) / "part-00000.parquet"
         pq.write_table(pa.table({"id": ["a", "b", "c"], "text": texts}), part)
