@@ -42,7 +42,7 @@ import dataclasses
 import functools
 import re
 from collections import Counter
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 import pyarrow as pa
 
@@ -94,11 +94,21 @@ def _engines(pattern_entities: tuple[str, ...], nlp_max_length: int, private_ips
     except ImportError as exc:
         raise CurationError(f"the pii stage needs {MISSING_HINT}: {exc}") from None
 
-    recognizers = [rec.RECOGNIZERS[e] for e in pattern_entities]
-    literals = tuple(dict.fromkeys(t for r in recognizers for t in r.TRIGGER_LITERALS))
-    triggers = dict.fromkeys(t for r in recognizers for t in r.TRIGGER_REGEXES)
-    # The digit trigger's lines come from curation.pii.lines' compiled pass, not from the regex.
-    regexes = tuple(re.compile(t) for t in triggers if t != rec.DIGIT_TRIGGER)
+    def triggers(entities: list[str]) -> Triggers:
+        recognizers = [rec.RECOGNIZERS[e] for e in entities]
+        regexes = dict.fromkeys(t for r in recognizers for t in r.TRIGGER_REGEXES)
+        return Triggers(
+            tuple(entities), tuple(dict.fromkeys(t for r in recognizers for t in r.TRIGGER_LITERALS)),
+            # The digit trigger's lines come from curation.pii.lines' compiled pass, not from the regex.
+            tuple(re.compile(t) for t in regexes if t != rec.DIGIT_TRIGGER), rec.DIGIT_TRIGGER in regexes,
+            rec.CurationPrivateKeyRecognizer.BLOCK_START if "PRIVATE_KEY" in entities else None)
+
+    # Recognizers with the same triggers scan the same windows; each group only its own (the IP and
+    # e-mail patterns, which start with a look-behind and so try every position, the others' too).
+    groups: dict[tuple[tuple[str, ...], tuple[str, ...], bool], list[str]] = {}
+    for e in pattern_entities:
+        r = rec.RECOGNIZERS[e]
+        groups.setdefault((r.TRIGGER_LITERALS, r.TRIGGER_REGEXES, e == "PRIVATE_KEY"), []).append(e)
     return {
         "analyzer": rec.build_analyzer(pattern_entities, nlp_max_length, private_ips),
         "ner": rec.build_ner_analyzer(ner_model, nlp_max_length) if enable_ner else None,
@@ -110,11 +120,19 @@ def _engines(pattern_entities: tuple[str, ...], nlp_max_length: int, private_ips
         # pipeline spaCy would only tokenize.
         "no_nlp": NlpArtifacts(entities=[], tokens=None, tokens_indices=[], lemmas=[], nlp_engine=None,
                                language=LANGUAGE),
-        "literals": literals,
-        "regexes": regexes,
-        "digit_trigger": rec.DIGIT_TRIGGER in triggers,
-        "block": rec.CurationPrivateKeyRecognizer.BLOCK_START if "PRIVATE_KEY" in pattern_entities else None,
+        "triggers": triggers(list(pattern_entities)),
+        "groups": [triggers(entities) for entities in groups.values()],
     }
+
+
+class Triggers(NamedTuple):
+    """What a line must hold for some recognizers to find anything on it (see RegexRecognizer)."""
+
+    entities: tuple[str, ...]
+    literals: tuple[str, ...]
+    regexes: tuple[re.Pattern[str], ...]
+    digit: bool  # a match of recognizers.DIGIT_TRIGGER, from curation.pii.lines
+    block: str | None  # from here to the text's end (a private key block)
 
 
 class PIIRedactor(Stage):
@@ -255,12 +273,17 @@ class PIIRedactor(Stage):
 
     # ------------------------------------------------------------ detection
 
-    def windows(self, text: str, lines: LineRuns | None = None) -> list[tuple[int, int]]:
-        """The merged line ranges of ``text`` that may hold a pattern entity, in order; ``lines``:
-        the text's :func:`~curation.pii.lines.line_runs`, if already computed."""
-        engines = self._get_engines()
+    def windows(self, text: str, lines: LineRuns | None = None, triggers: Triggers | None = None
+                ) -> list[tuple[int, int]]:
+        """The merged line ranges of ``text`` that may hold a pattern entity, in order.
+
+        Args:
+            lines: The text's :func:`~curation.pii.lines.line_runs`, if already computed.
+            triggers: Those of some of the stage's recognizers; by default all of them.
+        """
+        trig = self._get_engines()["triggers"] if triggers is None else triggers
         ranges: list[tuple[int, int]] = []
-        if engines["digit_trigger"]:  # the lines holding a match of DIGIT_TRIGGER, newlines left out
+        if trig.digit:  # the lines holding a match of DIGIT_TRIGGER, newlines left out
             lines = line_runs([text])[0] if lines is None else lines
             ranges += [(start, end - (text[end - 1] == "\n")) for start, end in lines.digit_trigger]
 
@@ -273,16 +296,16 @@ class PIIRedactor(Stage):
 
         # Literals with str.find, then each regex: separate scans are several times faster than
         # one alternation, which defeats the regex engine's first-character skip.
-        for literal in engines["literals"]:
+        for literal in trig.literals:
             pos = text.find(literal)
             while pos >= 0:
                 pos = text.find(literal, take(pos, pos + len(literal)))
-        for regex in engines["regexes"]:
+        for regex in trig.regexes:
             m = regex.search(text)
             while m is not None:  # the rest of a taken line need not be scanned
                 m = regex.search(text, take(m.start(), m.end()))
-        if engines["block"]:
-            begin = text.find(engines["block"])
+        if trig.block:
+            begin = text.find(trig.block)
             if begin >= 0:
                 ranges.append((text.rfind("\n", 0, begin) + 1, len(text)))
         ranges.sort()
@@ -302,7 +325,7 @@ class PIIRedactor(Stage):
         engines = self._get_engines()
         found: list[list[tuple[str, int, int]]] = [[] for _ in texts]
         windowed = bool(self.pattern_entities) and (self.prescreen if prescreen is None else prescreen)
-        needs_lines = (windowed and engines["digit_trigger"]) or engines["names"] or engines["addresses"]
+        needs_lines = (windowed and engines["triggers"].digit) or engines["names"] or engines["addresses"]
         lines = line_runs(texts) if needs_lines and texts else [LineRuns([], [], [], [])] * len(texts)
         if self.pattern_entities:
             if windowed:
@@ -335,13 +358,12 @@ class PIIRedactor(Stage):
         segs: list[tuple[int, int, int]] = []  # (doc index, doc offset, length)
         size = 0
 
-        def flush() -> None:
+        def flush(entities: list[str]) -> None:
             nonlocal size
             if not parts:
                 return
             joined = "".join(parts)
-            for r in analyzer.analyze(joined, LANGUAGE, entities=list(self.pattern_entities),
-                                      nlp_artifacts=engines["no_nlp"]):
+            for r in analyzer.analyze(joined, LANGUAGE, entities=entities, nlp_artifacts=engines["no_nlp"]):
                 k = bisect.bisect_right(seg_starts, r.start) - 1
                 doc, offset, length = segs[k]
                 shift = offset - seg_starts[k]
@@ -353,24 +375,26 @@ class PIIRedactor(Stage):
             segs.clear()
             size = 0
 
-        for i, text in enumerate(texts):
-            windows = self.windows(text, lines[i])
-            if not windows:
-                continue
-            if parts:
-                parts.append(DOC_SEPARATOR)
-                size += len(DOC_SEPARATOR)
-            for j, (start, end) in enumerate(windows):
-                if j:
-                    parts.append("\n")
-                    size += 1
-                seg_starts.append(size)
-                segs.append((i, start, end - start))
-                parts.append(text[start:end])
-                size += end - start
-            if size >= self.chunk_chars:
-                flush()
-        flush()
+        for group in engines["groups"]:
+            entities = list(group.entities)
+            for i, text in enumerate(texts):
+                windows = self.windows(text, lines[i], group)
+                if not windows:
+                    continue
+                if parts:
+                    parts.append(DOC_SEPARATOR)
+                    size += len(DOC_SEPARATOR)
+                for j, (start, end) in enumerate(windows):
+                    if j:
+                        parts.append("\n")
+                        size += 1
+                    seg_starts.append(size)
+                    segs.append((i, start, end - start))
+                    parts.append(text[start:end])
+                    size += end - start
+                if size >= self.chunk_chars:
+                    flush(entities)
+            flush(entities)
 
     # ------------------------------------------------------------ redaction
 

@@ -312,9 +312,14 @@ def test_prescreen_equals_full_presidio_on_sample_corpus(sample_docs):
     assert Counter(e for spans in full for e, _, _ in spans) == {
         "EMAIL_ADDRESS": 210, "IP_ADDRESS": 271, "PHONE_NUMBER": 92, "URL_CREDENTIALS": 72, "AWS_ACCESS_KEY": 65,
         "IBAN_CODE": 37, "CREDIT_CARD": 35, "US_SSN": 29}
-    # The pre-screen hands Presidio a small share of the text.
+    # The pre-screen hands Presidio a small share of the text, and each group of recognizers (those
+    # with the same triggers, every entity in one group) only its own lines of it.
     window_chars = sum(e - s for t in texts for s, e in stage.windows(t))
     assert window_chars / sum(map(len, texts)) < 0.05
+    groups = stage._get_engines()["groups"]
+    assert sorted(e for g in groups for e in g.entities) == sorted(stage.pattern_entities) and len(groups) == 6
+    group_chars = [sum(e - s for t in texts for s, e in stage.windows(t, triggers=g)) for g in groups]
+    assert all(0 < c < window_chars for c in group_chars[:3])  # e-mail, IP, phone and other numbers
 
 
 def test_no_context_step_gives_presidios_results(sample_docs):
