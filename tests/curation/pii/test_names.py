@@ -50,7 +50,9 @@ def _alternation(text: str, parts: set[str]) -> list[tuple[int, int]]:
             if not (m.start() and (text[m.start() - 1].isalnum() or text[m.start() - 1] in names_module.NOT_BEFORE))]
 
 
-def test_name_parts_are_found_as_the_alternation_finds_them():
+@pytest.mark.parametrize("find_parts", [0, 10**6], ids=["scan-runs", "str-find"])
+def test_name_parts_are_found_as_the_alternation_finds_them(monkeypatch, find_parts):
+    monkeypatch.setattr(names_module, "FIND_PARTS", find_parts)
     parts = {"Anna", "Anna's", "Berg", "Mac", "Mac'Donald", "O'Neil", "Lena", "Ström", "Zoë"}
     text = ("Anna, Anna's, Annas, xAnna, _Anna, 1Anna, -Anna, 'Anna, Anna-Lena, Anna@x, Anna(1), Anna/, Anna`, "
             "Anna'x, Anna's'y, Mac'Donald, Mac'Donalds, Mac'Don, Mac's, O'Neil, O'Neil's, Berg\nBerg\tStröm "
