@@ -560,7 +560,10 @@ def affix_matches(data: np.ndarray, starts: np.ndarray, ends: np.ndarray, affix:
 
 
 # Features of :func:`pii_lines`, rows of its outputs.
-LINE_NUMBERED, LINE_DIGIT_TRIGGER, LINE_NAME_RUN, LINE_GREETING = 0, 1, 2, 3
+LINE_NUMBERED, LINE_DIGIT_TRIGGER, LINE_NAME_RUN, LINE_GREETING, LINE_STREET = 0, 1, 2, 3, 4
+_FEATURES = 5
+_FNV_OFFSET = np.uint64(0xCBF29CE484222325)
+_FNV_PRIME = np.uint64(0x100000001B3)
 
 
 @_compiled
@@ -696,12 +699,73 @@ def _greeting_at(data: np.ndarray, j: int, le: int, b: int, greetings: np.ndarra
 
 
 @_compiled
+def fnv1a(data: np.ndarray, start: int, end: int) -> np.uint64:
+    """FNV-1a (64 bits) of ``data[start:end]``: how :func:`pii_lines` looks words up."""
+    h = _FNV_OFFSET
+    for i in range(start, end):
+        h = (h ^ np.uint64(data[i])) * _FNV_PRIME
+    return h
+
+
+@_compiled
+def _in_sorted(values: np.ndarray, v: np.uint64) -> bool:
+    j = np.searchsorted(values, v)
+    return j < values.size and values[j] == v
+
+
+@_compiled
+def _ends_with_one(data: np.ndarray, start: int, end: int, words: np.ndarray, offsets: np.ndarray) -> bool:
+    """Whether ``data[start:end]`` ends with one of ``words`` (bytes back to back, ``offsets``)."""
+    for w in range(offsets.size - 1):
+        a, b = offsets[w], offsets[w + 1]
+        n = b - a
+        if end - start < n:
+            continue
+        same = True
+        for k in range(n):
+            if data[end - n + k] != words[a + k]:
+                same = False
+                break
+        if same:
+            return True
+    return False
+
+
+@_compiled
+def _street_word_on(data: np.ndarray, ls: int, le: int, words: np.ndarray, wide_words: np.ndarray,
+                    endings: np.ndarray, ending_offsets: np.ndarray) -> bool:
+    """Whether the line ``data[ls:le]`` holds a street word (see :func:`pii_lines`)."""
+    j = ls
+    while j < le:
+        c = data[j]
+        if 65 <= c <= 90 or 97 <= c <= 122:
+            h = _FNV_OFFSET
+            ws = j
+            while j < le and (65 <= data[j] <= 90 or 97 <= data[j] <= 122):
+                h = (h ^ np.uint64(data[j])) * _FNV_PRIME
+                j += 1
+            if _in_sorted(words, h) or (j < le and data[j] >= 0x80 and _in_sorted(wide_words, h)):
+                return True
+            if j == ws:
+                j += 1
+            continue
+        if c == 32 and ls < j and j + 1 < le and (48 <= data[j + 1] <= 57 or data[j + 1] >= 0xC0):
+            p = data[j - 1]
+            if (97 <= p <= 122 or p == 46 or (p == 0x9F and j - 2 >= ls and data[j - 2] == 0xC3)) \
+                    and _ends_with_one(data, ls, j, endings, ending_offsets):
+                return True
+        j += 1
+    return False
+
+
+@_compiled
 def pii_lines(data: np.ndarray, text_offsets: np.ndarray, digits: np.ndarray, particles: np.ndarray,
-              particle_offsets: np.ndarray, greetings: np.ndarray, greeting_offsets: np.ndarray
-              ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+              particle_offsets: np.ndarray, greetings: np.ndarray, greeting_offsets: np.ndarray,
+              street_words: np.ndarray, wide_street_words: np.ndarray, endings: np.ndarray,
+              ending_offsets: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The runs of lines of each text where the PII finders' line-bound patterns can match.
 
-    Four features, each a necessary condition of a regex, so that the regex scans only those lines
+    Five features, each a necessary condition of a regex, so that the regex scans only those lines
     (:mod:`curation.pii.lines` holds the definitions and the tests compare them):
 
     - ``LINE_NUMBERED``: the line holds a decimal digit (Python's ``\\d``) or ``s/n``;
@@ -711,7 +775,10 @@ def pii_lines(data: np.ndarray, text_offsets: np.ndarray, digits: np.ndarray, pa
       of letters, ``-`` and ``'``, a space, any initials (``F. ``) and ``particles`` each followed
       by a space, then the start of another name word;
     - ``LINE_GREETING``: the line holds one of ``greetings`` followed by an optional ``.`` and a
-      space, a comma or a newline, or the line before does (the name may follow on the next line).
+      space, a comma or a newline, or the line before does (the name may follow on the next line);
+    - ``LINE_STREET``: a numbered line holding a run of ASCII letters whose :func:`fnv1a` is in
+      ``street_words``, or in ``wide_street_words`` when a non-ASCII byte follows it, or a space
+      before a digit (or a non-ASCII character) after ``[a-z.ß]`` and one of ``endings``.
 
     Args:
         data: The texts' UTF-8 bytes back to back.
@@ -719,6 +786,8 @@ def pii_lines(data: np.ndarray, text_offsets: np.ndarray, digits: np.ndarray, pa
         digits: The non-ASCII code points that are decimal digits, sorted.
         particles, particle_offsets: The name particles' bytes back to back, and where each starts.
         greetings, greeting_offsets: The greetings' bytes (each starts with an ASCII capital).
+        street_words, wide_street_words: Sorted hashes of street types' ASCII letters.
+        endings, ending_offsets: The street types that end a word before its number.
 
     Returns:
         ``starts[f]``, ``ends[f]``: each run of feature ``f`` in characters of its text (the end
@@ -728,11 +797,11 @@ def pii_lines(data: np.ndarray, text_offsets: np.ndarray, digits: np.ndarray, pa
     most = n_texts
     for i in range(data.size):
         most += data[i] == 10
-    starts = np.empty((4, most), np.int64)
-    ends = np.empty((4, most), np.int64)
-    counts = np.zeros((4, n_texts), np.int64)
-    k = np.zeros(4, np.int64)
-    flags = np.zeros(4, np.bool_)
+    starts = np.empty((_FEATURES, most), np.int64)
+    ends = np.empty((_FEATURES, most), np.int64)
+    counts = np.zeros((_FEATURES, n_texts), np.int64)
+    k = np.zeros(_FEATURES, np.int64)
+    flags = np.zeros(_FEATURES, np.bool_)
     opens_greeting = np.zeros(1 << 16, np.bool_)  # by the first two bytes: a call costs ~50 ns
     for g in range(greeting_offsets.size - 1):
         opens_greeting[(np.int64(greetings[greeting_offsets[g]]) << 8) | greetings[greeting_offsets[g] + 1]] = True
@@ -833,9 +902,11 @@ def pii_lines(data: np.ndarray, text_offsets: np.ndarray, digits: np.ndarray, pa
                         greeting = True
                         break
             flags[LINE_GREETING] = greeting or greeted
+            flags[LINE_STREET] = digit and _street_word_on(data, ls, le, street_words, wide_street_words, endings,
+                                                           ending_offsets)
             greeted = greeting
             end = ci + 1 if i < b else ci
-            for f in range(4):
+            for f in range(_FEATURES):
                 if flags[f]:
                     if k[f] > first[f] and line <= ends[f, k[f] - 1]:  # the line after the run's last
                         ends[f, k[f] - 1] = end
@@ -844,6 +915,6 @@ def pii_lines(data: np.ndarray, text_offsets: np.ndarray, digits: np.ndarray, pa
                         k[f] += 1
             i += 1
             ci += 1
-        for f in range(4):
+        for f in range(_FEATURES):
             counts[f, t] = k[f] - first[f]
     return starts, ends, counts

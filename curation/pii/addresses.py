@@ -74,9 +74,10 @@ DE_NL_TYPES = ("straße", "strasse", "str.", "weg", "gasse", "platz", "allee", "
 DE_NL = re.compile(rf" (?<=[a-z\u00df.] ){_NUMBER}\b")
 DE_NL_ENDINGS = DE_NL_TYPES + tuple(t.capitalize() for t in DE_NL_TYPES)  # Janin-Noack-Weg
 # The same look-behind: not after a letter or digit.
+FR_TYPES = ("rue", "avenue", "av.", "boulevard", "bd", "place", "chemin", "impasse", "allée", "allee", "quai", "route",
+            "cours", "passage", "square", "voie", "sentier")
 FR = re.compile(r"\d(?<![^\W_]\d)\d{0,3}(?: ?(?:bis|ter|[A-D]))?,? "
-                r"(?:rue|avenue|av\.|boulevard|bd|place|chemin|impasse|all[ée]e|"
-                rf"quai|route|cours|passage|square|voie|sentier) (?:de la |de l'|des |du |de |d'|l')?{_CAP}"
+                rf"(?:{'|'.join(map(re.escape, FR_TYPES))}) (?:de la |de l'|des |du |de |d'|l')?{_CAP}"
                 rf"(?: (?:de |la |le )?{_CAP}){{0,3}}")
 IT_ES_TYPES = ("Via", "Viale", "Piazza", "Piazzale", "Corso", "Largo", "Vicolo", "Strada", "Contrada", "Borgo",
                "Rotonda", "Incrocio", "Vial", "Stretto", "Canale", "Lungomare", "Salita", "Calle", "C/", "C.", "Avenida", "Avda.",
@@ -115,13 +116,13 @@ class AddressFinder:
         """Sorted ``("STREET_ADDRESS", start, end)`` spans per text; ``lines``: the texts'
         :func:`~curation.pii.lines.line_runs`, if already computed."""
         lines = line_runs(texts) if lines is None else lines
-        return [self.find_one(t, runs.numbered) for t, runs in zip(texts, lines)]
+        return [self.find_one(t, runs.streets) for t, runs in zip(texts, lines)]
 
     def streets(self, text: str, runs: Runs | None = None) -> list[tuple[int, int, bool]]:
         """(start, end, needs_tail) of every street line, in order of start; ``runs``: the text's
-        numbered lines (:class:`~curation.pii.lines.LineRuns`), where every street form is: its
-        number, or Spanish "s/n", on the one line it stays on."""
-        runs = line_runs([text])[0].numbered if runs is None else runs
+        street lines (:class:`~curation.pii.lines.LineRuns`), where every street form is: its
+        number (or Spanish "s/n") and its type, on the one line it stays on."""
+        runs = line_runs([text])[0].streets if runs is None else runs
         found = []
         for m in scan(US_UK, text, runs):
             start = m.start()

@@ -43,12 +43,48 @@ class LineRuns:
         digit_trigger: Lines holding a match of ``recognizers.DIGIT_TRIGGER``.
         name_runs: Lines where ``names.RUN`` can match.
         greetings: Lines where ``names.SINGLE`` can start, and the line after each.
+        streets: Numbered lines holding a street type where the street patterns of
+            :mod:`curation.pii.addresses` need one (:func:`street_words`).
     """
 
     numbered: Runs
     digit_trigger: Runs
     name_runs: Runs
     greetings: Runs
+    streets: Runs
+
+
+@functools.cache  # once per process
+def street_words() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """What :func:`curation.kernels.pii_lines` looks for on a numbered line to mark it a street line.
+
+    Every street form names its type: ``1777 Kramer Court`` after a space and before a word
+    boundary, ``87, rue de Barre`` and ``Viale Goffredo, 19`` before a space (or ``C/``, ``Avda.``),
+    ``Schaafstraße 1`` at the end of the word before its number. The ASCII letters a type starts
+    with are the whole run of ASCII letters there (a non-ASCII byte after them for ``allée``,
+    ``Vía``); the word-final types are compared as bytes.
+
+    Returns:
+        The sorted FNV-1a hashes of the types' ASCII letters, those followed by a non-ASCII
+        character apart, and the word-final types' UTF-8 back to back with their offsets.
+    """
+    from curation.kernels import fnv1a
+    from curation.pii.addresses import DE_NL_ENDINGS, FR_TYPES, IT_ES_TYPES, UK_TYPES, USPS_SUFFIXES
+
+    words: set[int] = set()
+    wide: set[int] = set()
+    for word in USPS_SUFFIXES + UK_TYPES + FR_TYPES + IT_ES_TYPES:
+        letters = re.match(r"[A-Za-z]+", word)
+        if letters is None:
+            raise ValueError(f"street type {word!r} starts with no ASCII letter")
+        rest = word[letters.end():]
+        head = np.frombuffer(letters.group().encode("ascii"), np.uint8)
+        (wide if rest and not rest[0].isascii() else words).add(int(fnv1a(head, 0, head.size)))
+    endings = [e.encode("utf-8") for e in DE_NL_ENDINGS]
+    offsets = np.zeros(len(endings) + 1, np.int64)
+    np.cumsum([len(e) for e in endings], out=offsets[1:])
+    return (np.array(sorted(words), np.uint64), np.array(sorted(wide), np.uint64),
+            np.frombuffer(b"".join(endings), np.uint8), offsets)
 
 
 def line_runs(texts: list[str]) -> list[LineRuns]:
@@ -60,9 +96,9 @@ def line_runs(texts: list[str]) -> list[LineRuns]:
     offsets = np.zeros(len(texts) + 1, np.int64)
     np.cumsum([len(e) for e in encoded], out=offsets[1:])
     starts, ends, counts = pii_lines(np.frombuffer(b"".join(encoded), np.uint8), offsets, decimal_digits(),
-                                     *_packed(tuple(sorted(PARTICLES))), *_packed(GREETINGS))
+                                     *_packed(tuple(sorted(PARTICLES))), *_packed(GREETINGS), *street_words())
     features = []
-    for f in range(4):
+    for f in range(len(counts)):
         bounds = np.concatenate(([0], np.cumsum(counts[f]))).tolist()
         n = bounds[-1]
         pairs = list(zip(starts[f, :n].tolist(), ends[f, :n].tolist()))

@@ -326,7 +326,7 @@ class PIIRedactor(Stage):
         found: list[list[tuple[str, int, int]]] = [[] for _ in texts]
         windowed = bool(self.pattern_entities) and (self.prescreen if prescreen is None else prescreen)
         needs_lines = (windowed and engines["triggers"].digit) or engines["names"] or engines["addresses"]
-        lines = line_runs(texts) if needs_lines and texts else [LineRuns([], [], [], [])] * len(texts)
+        lines = line_runs(texts) if needs_lines and texts else [LineRuns([], [], [], [], [])] * len(texts)
         if self.pattern_entities:
             if windowed:
                 self._find_in_windows(texts, found, lines)
