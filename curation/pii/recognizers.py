@@ -34,7 +34,8 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from functools import lru_cache
+from collections.abc import Callable
+from functools import lru_cache, partial
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -684,18 +685,40 @@ class OfflineSpacyNlpEngine(SpacyNlpEngine):
     is_available = True
 
     def load(self) -> None:
-        self.nlp = {}
+        self.nlp = _Pipelines()
         for model in self.models:
             self._validate_model_params(model)
             name = model["model_name"]
-            if name.startswith("blank:"):
-                nlp = spacy.blank(name.split(":", 1)[1])
-            else:
+            if not name.startswith("blank:"):
                 require_spacy_model(name)
-                # Only the entity recognizer is used; the parser would cost time and memory.
-                nlp = spacy.load(name, exclude=["parser", "senter", "textcat"])
-            nlp.max_length = int(model.get("max_length", nlp.max_length))
-            self.nlp[model["lang_code"]] = nlp
+            self.nlp.add(model["lang_code"], partial(_load_pipeline, name, model.get("max_length")))
+
+
+def _load_pipeline(name: str, max_length: int | None) -> Any:
+    if name.startswith("blank:"):
+        nlp = spacy.blank(name.split(":", 1)[1])
+    else:
+        # Only the entity recognizer is used; the parser would cost time and memory.
+        nlp = spacy.load(name, exclude=["parser", "senter", "textcat"])
+    nlp.max_length = int(max_length or nlp.max_length)
+    return nlp
+
+
+class _Pipelines(dict):  # type: ignore[type-arg]
+    """Language code -> spaCy pipeline, each built when first asked for: the pattern analyzer's
+    windows come with their (empty) NLP artifacts and never ask, and a blank pipeline costs ~0.35 s
+    in every process that builds the stage."""
+
+    def add(self, lang: str, load: Callable[[], Any]) -> None:
+        self._loaders = {**getattr(self, "_loaders", {}), lang: load}
+        super().__setitem__(lang, None)
+
+    def __getitem__(self, lang: str) -> Any:
+        nlp = super().__getitem__(lang)
+        if nlp is None:
+            nlp = self._loaders[lang]()
+            super().__setitem__(lang, nlp)
+        return nlp
 
 
 def require_spacy_model(name: str) -> None:
