@@ -676,6 +676,56 @@ def _name_follows(data: np.ndarray, i: int, end: int, particles: np.ndarray, par
 
 
 @_compiled
+def _name_before(data: np.ndarray, ls: int, q: int, particles: np.ndarray, particle_offsets: np.ndarray) -> bool:
+    """Whether, before the space at ``q`` (on a line starting at ``ls``), ``(?:[UP]\\.|particle) ``
+    items follow a run of letters, ``-``, ``'`` and non-ASCII bytes holding the start of a name
+    word: the backward reading of :func:`_name_follows`, from the space before the last word."""
+    p = q - 1
+    while p >= ls:
+        if data[p] == 46:  # an initial, "F.", with a space before it
+            s = p - 1
+            if s >= ls and 65 <= data[s] <= 90:
+                pass
+            elif s - 1 >= ls and data[s - 1] == 0xC3 and 0x80 <= data[s] <= 0x9E and data[s] != 0x97:
+                s -= 1
+            else:
+                return False
+            if s - 1 < ls or data[s - 1] != 32:
+                return False
+            p = s - 2
+            continue
+        s = p
+        while s >= ls and (data[s] >= 0x80 or 65 <= data[s] <= 90 or 97 <= data[s] <= 122
+                           or data[s] == 45 or data[s] == 39):
+            s -= 1
+        s += 1
+        if s > p:
+            return False
+        for a in range(s, p + 1):
+            if (65 <= data[a] <= 90 or data[a] == 0xC3) and _title_len(data, a, p + 1):
+                return True
+        if s - 1 < ls or data[s - 1] != 32:
+            return False
+        w = p + 1 - s
+        found = False
+        for k in range(particle_offsets.size - 1):
+            pa, pb = particle_offsets[k], particle_offsets[k + 1]
+            if pb - pa == w:
+                same = True
+                for x in range(w):
+                    if data[s + x] != particles[pa + x]:
+                        same = False
+                        break
+                if same:
+                    found = True
+                    break
+        if not found:
+            return False
+        p = s - 2
+    return False
+
+
+@_compiled
 def _greeting_at(data: np.ndarray, j: int, le: int, b: int, greetings: np.ndarray, greeting_offsets: np.ndarray
                  ) -> bool:
     """Whether one of ``greetings`` starts at ``j`` (on a line ending at ``le``), then an optional
@@ -802,9 +852,12 @@ def pii_lines(data: np.ndarray, text_offsets: np.ndarray, digits: np.ndarray, pa
     counts = np.zeros((_FEATURES, n_texts), np.int64)
     k = np.zeros(_FEATURES, np.int64)
     flags = np.zeros(_FEATURES, np.bool_)
-    opens_greeting = np.zeros(1 << 16, np.bool_)  # by the first two bytes: a call costs ~50 ns
+    # A greeting's first byte (a table in L1), then its first two (a call costs ~50 ns).
+    opens_greeting = np.zeros(256, np.bool_)
+    pairs_greeting = np.zeros(1 << 16, np.bool_)
     for g in range(greeting_offsets.size - 1):
-        opens_greeting[(np.int64(greetings[greeting_offsets[g]]) << 8) | greetings[greeting_offsets[g] + 1]] = True
+        opens_greeting[greetings[greeting_offsets[g]]] = True
+        pairs_greeting[(np.int64(greetings[greeting_offsets[g]]) << 8) | greetings[greeting_offsets[g] + 1]] = True
     for t in range(n_texts):
         a = text_offsets[t]
         b = text_offsets[t + 1]
@@ -816,14 +869,12 @@ def pii_lines(data: np.ndarray, text_offsets: np.ndarray, digits: np.ndarray, pa
             line, ls = ci, i
             # The line's end and length; whether it holds a digit (one rarely true test per byte).
             digit = False
-            upper = False
             while i < b:
                 c = data[i]
                 if c == 10:
                     break
                 if c >= 0xC0 or 47 <= c <= 57:
                     if c >= 0xC0:
-                        upper |= c == 0xC3
                         if not digit:
                             digit = _decimal_at(data, i, digits)
                     elif c == 47:
@@ -873,34 +924,19 @@ def pii_lines(data: np.ndarray, text_offsets: np.ndarray, digits: np.ndarray, pa
                             break
                         after_digit = False
                     j += step
-            j = ls
-            while j < le:  # a name word followed by another
-                c = data[j]
-                if 65 <= c <= 90 or c == 0xC3:
-                    upper = True
-                    d = data[j + 1] if j + 1 < le else 0
-                    if c != 0xC3 and not (97 <= d <= 122 or d == 0xC3 or d == 39):
-                        j += 1  # a capital before no small letter: the common case, no call
-                        continue
-                    n = 2 if c != 0xC3 and 97 <= d <= 122 else _title_len(data, j, le)
-                    if n:
-                        q = j + n
-                        while q < le and (data[q] >= 0x80 or 65 <= data[q] <= 90 or 97 <= data[q] <= 122
-                                          or data[q] == 45 or data[q] == 39):
-                            q += 1
-                        if q < le and data[q] == 32 and _name_follows(data, q + 1, le, particles,
-                                                                       particle_offsets):
-                            flags[LINE_NAME_RUN] = True
-                            break
-                        j = q  # any name word starting inside this run ends where it does
-                        continue
-                j += 1
-            greeting = False
-            if upper:
-                for j in range(ls, le - 1):
-                    if opens_greeting[(np.int64(data[j]) << 8) | data[j + 1]] and _greeting_at(data, j, le, b, greetings, greeting_offsets):
-                        greeting = True
+            for j in range(ls, le - 1):  # a space before a name word: branch-free until one
+                c = data[j + 1]
+                if (data[j] == 32) & ((65 <= c) & (c <= 90) | (c == 0xC3)):
+                    if _title_len(data, j + 1, le) and _name_before(data, ls, j, particles, particle_offsets):
+                        flags[LINE_NAME_RUN] = True
                         break
+            greeting = False
+            for j in range(ls, le - 1):
+                c = data[j]
+                if opens_greeting[c] and pairs_greeting[(np.int64(c) << 8) | data[j + 1]] \
+                        and _greeting_at(data, j, le, b, greetings, greeting_offsets):
+                    greeting = True
+                    break
             flags[LINE_GREETING] = greeting or greeted
             flags[LINE_STREET] = digit and _street_word_on(data, ls, le, street_words, wide_street_words, endings,
                                                            ending_offsets)

@@ -83,11 +83,11 @@ def filter_partition(plan: RunPlan, index: int, skip: Sequence[int] = ()) -> Par
                     quarantine.write(quarantine_table(guard.quarantine(batch.quarantined)),
                                      sum(r.raw_bytes for r in batch.quarantined))
                     reasons.update(r.reason for r in batch.quarantined)
-                nbytes = utf8_bytes([d.text for d in batch.docs])
+                sizes = [len(d.text.encode("utf-8")) for d in batch.docs]
                 stats[0].docs_in += len(batch.docs) + len(batch.quarantined)
                 stats[0].docs_out += len(batch.docs)
-                stats[0].bytes_out += nbytes
-                docs, nbytes, steps = run_chain(stages, batch.docs, nbytes)
+                stats[0].bytes_out += sum(sizes)
+                docs, nbytes, steps = run_chain(stages, batch.docs, sizes)
                 record(stats[1:], steps, removed, schemas["removed"], guard)
                 staging.write(docs_table(docs, schemas["staging"]), nbytes)
     except BaseException:
@@ -231,7 +231,9 @@ def late_partition(plan: RunPlan, index: int, early: Sequence[PartitionOutcome],
     try:
         for batch in iter_parquet(mine.staging, schemas["staging"].names, cfg.input.batch_size):
             table = pa.Table.from_batches([batch])
-            docs, nbytes, steps = run_chain(stages, table_docs(table), utf8_bytes(table.column("text").to_pylist()))
+            # Arrow holds the texts as UTF-8 already: their sizes without encoding them again.
+            sizes = pc.binary_length(table.column("text")).to_pylist()
+            docs, nbytes, steps = run_chain(stages, table_docs(table), sizes)
             record(stats, steps, removed, schemas["removed"], guard)
             curated.write(docs_table(docs, schemas["staging"]), nbytes)
     except BaseException:

@@ -129,3 +129,21 @@ def test_every_runner_writes_the_same_bytes(tmp_path):
         for preset in PRESETS_COMPARED:
             assert fingerprint(tmp_path / f"{kind}-{preset}") == fingerprint(tmp_path / f"library-{preset}"), \
                 (kind, preset)
+
+
+def test_text_sizes_encode_each_text_object_once():
+    from curation.pipeline.chain import TextSizes
+
+    class Counted(str):
+        encodes = 0
+
+        def encode(self, *args, **kwargs):  # type: ignore[override]
+            Counted.encodes += 1
+            return super().encode(*args, **kwargs)
+
+    a, b = Counted("caf\u00e9"), Counted("tea")
+    sizes = TextSizes([a], [5])
+    assert sizes.total([a, b]) == 8 and Counted.encodes == 1  # a's size was given, b's computed
+    assert sizes.total([a, b, b]) == 11 and Counted.encodes == 1  # then known
+    # The same characters in another object (a stage rewrote the text) are measured again.
+    assert sizes.total([Counted("caf\u00e9")]) == 5 and Counted.encodes == 2
