@@ -108,6 +108,7 @@ PLACE_FIRST = frozenset({"San", "Santa", "Santo", "Saint", "Sainte", "St", "Moun
 DATE_WORDS = frozenset("Feb Apr Jun Jul Aug Sep Sept Oct Nov Dec Mon Tue Tues Wed Thu Thur Thurs Fri Sat".split())
 FENCED = re.compile(r"(?ms)^[ \t]*(```|~~~).*?(?:^[ \t]*\1|\Z)")
 INLINE_CODE = re.compile(r"`[^`\n]+`")
+NON_SPACE = re.compile(r"\S+")
 COPYRIGHT = re.compile(r"(?i)copyright|\u00a9|\(c\)\s*(?:19|20)\d\d|SPDX-FileCopyrightText")
 
 
@@ -280,17 +281,21 @@ class NameFinder:
 
     @staticmethod
     def _code_ranges(text: str) -> Callable[[int], bool]:
-        """Whether a position is in a fenced code block or an inline code span: never names."""
+        """Whether a position is in a fenced code block or an inline code span: never names.
+        The spans are found on the first question (a text without candidates asks none)."""
         ranges: list[tuple[int, int]] = []
-        # Most texts hold no fence: two substring tests instead of a regex tried at every line.
-        if "```" in text or "~~~" in text:
-            ranges += [(m.start(), m.end()) for m in FENCED.finditer(text)]
-        if "`" in text:
-            ranges += [(m.start(), m.end()) for m in INLINE_CODE.finditer(text)]
-        ranges.sort()
-        starts = [s for s, _ in ranges]
+        starts: list[int] | None = None
 
         def in_code(pos: int) -> bool:
+            nonlocal starts
+            if starts is None:
+                # Most texts hold no fence: two substring tests instead of a regex tried at every line.
+                if "```" in text or "~~~" in text:
+                    ranges.extend((m.start(), m.end()) for m in FENCED.finditer(text))
+                if "`" in text:
+                    ranges.extend((m.start(), m.end()) for m in INLINE_CODE.finditer(text))
+                ranges.sort()
+                starts = [s for s, _ in ranges]
             k = bisect.bisect_right(starts, pos) - 1
             return k >= 0 and pos < ranges[k][1]
 
@@ -326,7 +331,7 @@ class NameFinder:
             if not starts_word(m.start()) or in_code(m.start()):
                 continue
             # Name words with their offsets; particles and initials stay inside the span only.
-            tokens = [(w.group(), m.start() + w.start(), m.start() + w.end()) for w in re.finditer(r"\S+", m.group())
+            tokens = [(w.group(), m.start() + w.start(), m.start() + w.end()) for w in NON_SPACE.finditer(m.group())
                       if w.group() not in PARTICLES and not (len(w.group()) == 2 and w.group()[1] == ".")]
             if not any(t[0] in lex.first for t in tokens) and tokens[-1][0] not in lex.last:
                 continue  # no known name in it: Google Cloud, Dataproc Metastore
