@@ -639,47 +639,27 @@ def _title_len(data: np.ndarray, i: int, end: int) -> int:
 
 
 @_compiled
-def _name_follows(data: np.ndarray, i: int, end: int, particles: np.ndarray, particle_offsets: np.ndarray) -> bool:
-    """Whether, after a name word and its space, ``(?:(?:[UP]\\.|particle) )*`` and the start of
-    another name word follow at ``i``."""
-    while i < end:
-        c = data[i]
-        if 65 <= c <= 90 or c == 0xC3:
-            if _title_len(data, i, end):
-                return True
-            n = _upper_len(data, i, end)
-            if n and i + n + 1 < end and data[i + n] == 46 and data[i + n + 1] == 32:  # an initial, "F. "
-                i += n + 2
-                continue
-            return False  # no particle starts with a capital
-        w = 0  # a particle: a word of at most 4 bytes, then a space
-        while w < 5 and i + w < end and data[i + w] != 32:
-            w += 1
-        if w == 0 or w > 4 or i + w >= end:
-            return False
-        skipped = False
-        for p in range(particle_offsets.size - 1):
-            a, b = particle_offsets[p], particle_offsets[p + 1]
-            if b - a == w:
-                same = True
-                for k in range(w):
-                    if data[i + k] != particles[a + k]:
-                        same = False
-                        break
-                if same:
-                    skipped = True
+def _is_one_of(data: np.ndarray, start: int, n: int, words: np.ndarray, offsets: np.ndarray) -> bool:
+    """Whether ``data[start:start + n]`` is one of ``words`` (bytes back to back, ``offsets``)."""
+    for k in range(offsets.size - 1):
+        a, b = offsets[k], offsets[k + 1]
+        if b - a == n:
+            same = True
+            for x in range(n):
+                if data[start + x] != words[a + x]:
+                    same = False
                     break
-        if not skipped:
-            return False
-        i += w + 1
+            if same:
+                return True
     return False
 
 
 @_compiled
 def _name_before(data: np.ndarray, ls: int, q: int, particles: np.ndarray, particle_offsets: np.ndarray) -> bool:
-    """Whether, before the space at ``q`` (on a line starting at ``ls``), ``(?:[UP]\\.|particle) ``
-    items follow a run of letters, ``-``, ``'`` and non-ASCII bytes holding the start of a name
-    word: the backward reading of :func:`_name_follows`, from the space before the last word."""
+    """Whether, before the space at ``q`` (on a line starting at ``ls``) that a name word follows,
+    there are ``(?:[UP]\\.|particle) `` items after a run of letters, ``-``, ``'`` and non-ASCII
+    bytes holding the start of a name word (``RUN``'s first word): read backwards from the space,
+    so that only the few spaces before a name word are looked at."""
     p = q - 1
     while p >= ls:
         if data[p] == 46:  # an initial, "F.", with a space before it
@@ -706,20 +686,7 @@ def _name_before(data: np.ndarray, ls: int, q: int, particles: np.ndarray, parti
                 return True
         if s - 1 < ls or data[s - 1] != 32:
             return False
-        w = p + 1 - s
-        found = False
-        for k in range(particle_offsets.size - 1):
-            pa, pb = particle_offsets[k], particle_offsets[k + 1]
-            if pb - pa == w:
-                same = True
-                for x in range(w):
-                    if data[s + x] != particles[pa + x]:
-                        same = False
-                        break
-                if same:
-                    found = True
-                    break
-        if not found:
+        if not _is_one_of(data, s, p + 1 - s, particles, particle_offsets):
             return False
         p = s - 2
     return False

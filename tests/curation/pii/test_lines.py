@@ -95,23 +95,18 @@ NAME_PIECES = ["Anna", "Berg", "Zoë", "Émile", "Ørsted", "O'Neil", "D'", "Mc"
                "Hi", "His", "Best", "Prof", "Regards,", ",\n"] + WIDE
 
 
-def test_name_runs_hold_every_line_the_run_pattern_matches_on():
-    samples = random_texts(NAME_PIECES + [" "] * 12 + ["Anna", "Berg", "Émile", "van", "F."] * 3, 30_000, 16, 7)
+@pytest.mark.parametrize("pattern, feature, more, seed", [
+    ("RUN", "name_runs", [" "] * 12 + ["Anna", "Berg", "Émile", "van", "F."] * 3, 7),
+    ("SINGLE", "greetings", ["Dr", "Dame", "Hello", "Hey", "Thanks", "Cheers", "Sincerely", "Sir", "Ms", "Mx", "Miss",
+                             "Dearest", ".\n", "\n\n"], 9),
+])
+def test_name_patterns_scanned_on_their_lines_find_what_they_find_in_the_whole_text(pattern, feature, more, seed):
+    regex = getattr(names, pattern)
+    samples = random_texts(NAME_PIECES + more, 30_000, 16, seed)
     found = 0
     for text, lines in zip(samples, line_runs(samples)):
-        whole = [m.span() for m in names.RUN.finditer(text)]
-        assert [m.span() for m in scan(names.RUN, text, lines.name_runs)] == whole, text
-        found += len(whole)
-    assert found > 2_500
-
-
-def test_greeting_lines_hold_every_match_of_the_single_name_pattern():
-    samples = random_texts(NAME_PIECES + ["Dr", "Dame", "Hello", "Hey", "Thanks", "Cheers", "Sincerely", "Sir",
-                                          "Ms", "Mx", "Miss", "Dearest", ".\n", "\n\n"], 30_000, 16, 9)
-    found = 0
-    for text, lines in zip(samples, line_runs(samples)):
-        whole = [m.span() for m in names.SINGLE.finditer(text)]
-        assert [m.span() for m in scan(names.SINGLE, text, lines.greetings)] == whole, text
+        whole = [m.span() for m in regex.finditer(text)]
+        assert [m.span() for m in scan(regex, text, getattr(lines, feature))] == whole, text
         found += len(whole)
     assert found > 2_000
 
