@@ -560,8 +560,8 @@ def affix_matches(data: np.ndarray, starts: np.ndarray, ends: np.ndarray, affix:
 
 
 # Features of :func:`pii_lines`, rows of its outputs.
-LINE_NUMBERED, LINE_DIGIT_TRIGGER, LINE_NAME_RUN, LINE_GREETING, LINE_STREET = 0, 1, 2, 3, 4
-_FEATURES = 5
+LINE_NUMBERED, LINE_DIGIT_TRIGGER, LINE_NAME_RUN, LINE_GREETING, LINE_STREET, LINE_LITERAL = 0, 1, 2, 3, 4, 5
+_FEATURES = 6
 _FNV_OFFSET = np.uint64(0xCBF29CE484222325)
 _FNV_PRIME = np.uint64(0x100000001B3)
 
@@ -639,18 +639,20 @@ def _title_len(data: np.ndarray, i: int, end: int) -> int:
 
 
 @_compiled
+def _same(data: np.ndarray, start: int, words: np.ndarray, a: int, n: int) -> bool:
+    """Whether ``data[start:start + n]`` equals ``words[a:a + n]``."""
+    for x in range(n):
+        if data[start + x] != words[a + x]:
+            return False
+    return True
+
+
+@_compiled
 def _is_one_of(data: np.ndarray, start: int, n: int, words: np.ndarray, offsets: np.ndarray) -> bool:
     """Whether ``data[start:start + n]`` is one of ``words`` (bytes back to back, ``offsets``)."""
     for k in range(offsets.size - 1):
-        a, b = offsets[k], offsets[k + 1]
-        if b - a == n:
-            same = True
-            for x in range(n):
-                if data[start + x] != words[a + x]:
-                    same = False
-                    break
-            if same:
-                return True
+        if offsets[k + 1] - offsets[k] == n and _same(data, start, words, offsets[k], n):
+            return True
     return False
 
 
@@ -693,20 +695,26 @@ def _name_before(data: np.ndarray, ls: int, q: int, particles: np.ndarray, parti
 
 
 @_compiled
+def _literal_around(data: np.ndarray, j: int, ls: int, le: int, literals: np.ndarray, offsets: np.ndarray,
+                    anchors: np.ndarray) -> bool:
+    """Whether one of ``literals`` lies on the line ``[ls, le)`` with its anchor byte (``anchors``:
+    its index in the literal) at ``j``."""
+    for g in range(offsets.size - 1):
+        a, n, k = offsets[g], offsets[g + 1] - offsets[g], anchors[g]
+        start = j - k
+        if literals[a + k] == data[j] and ls <= start and start + n <= le and _same(data, start, literals, a, n):
+            return True
+    return False
+
+
+@_compiled
 def _greeting_at(data: np.ndarray, j: int, le: int, b: int, greetings: np.ndarray, greeting_offsets: np.ndarray
                  ) -> bool:
     """Whether one of ``greetings`` starts at ``j`` (on a line ending at ``le``), then an optional
     ``.`` and a space, a comma or a newline (in a text ending at ``b``)."""
     for g in range(greeting_offsets.size - 1):
         ga, gb = greeting_offsets[g], greeting_offsets[g + 1]
-        if j + gb - ga > le:
-            continue
-        same = True
-        for x in range(gb - ga):
-            if data[j + x] != greetings[ga + x]:
-                same = False
-                break
-        if same:
+        if j + gb - ga <= le and _same(data, j, greetings, ga, gb - ga):
             e = j + gb - ga
             if e < b and data[e] == 46:
                 e += 1
@@ -734,16 +742,8 @@ def _in_sorted(values: np.ndarray, v: np.uint64) -> bool:
 def _ends_with_one(data: np.ndarray, start: int, end: int, words: np.ndarray, offsets: np.ndarray) -> bool:
     """Whether ``data[start:end]`` ends with one of ``words`` (bytes back to back, ``offsets``)."""
     for w in range(offsets.size - 1):
-        a, b = offsets[w], offsets[w + 1]
-        n = b - a
-        if end - start < n:
-            continue
-        same = True
-        for k in range(n):
-            if data[end - n + k] != words[a + k]:
-                same = False
-                break
-        if same:
+        n = offsets[w + 1] - offsets[w]
+        if end - start >= n and _same(data, end - n, words, offsets[w], n):
             return True
     return False
 
@@ -779,10 +779,11 @@ def _street_word_on(data: np.ndarray, ls: int, le: int, words: np.ndarray, wide_
 def pii_lines(data: np.ndarray, text_offsets: np.ndarray, digits: np.ndarray, particles: np.ndarray,
               particle_offsets: np.ndarray, greetings: np.ndarray, greeting_offsets: np.ndarray,
               street_words: np.ndarray, wide_street_words: np.ndarray, endings: np.ndarray,
-              ending_offsets: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+              ending_offsets: np.ndarray, literals: np.ndarray, literal_offsets: np.ndarray
+              ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The runs of lines of each text where the PII finders' line-bound patterns can match.
 
-    Five features, each a necessary condition of a regex, so that the regex scans only those lines
+    Six features, each a necessary condition of a regex, so that the regex scans only those lines
     (:mod:`curation.pii.lines` holds the definitions and the tests compare them):
 
     - ``LINE_NUMBERED``: the line holds a decimal digit (Python's ``\\d``) or ``s/n``;
@@ -795,7 +796,8 @@ def pii_lines(data: np.ndarray, text_offsets: np.ndarray, digits: np.ndarray, pa
       space, a comma or a newline, or the line before does (the name may follow on the next line);
     - ``LINE_STREET``: a numbered line holding a run of ASCII letters whose :func:`fnv1a` is in
       ``street_words``, or in ``wide_street_words`` when a non-ASCII byte follows it, or a space
-      before a digit (or a non-ASCII character) after ``[a-z.ß]`` and one of ``endings``.
+      before a digit (or a non-ASCII character) after ``[a-z.ß]`` and one of ``endings``;
+    - ``LINE_LITERAL``: the line holds one of ``literals`` (each of two bytes or more).
 
     Args:
         data: The texts' UTF-8 bytes back to back.
@@ -805,6 +807,7 @@ def pii_lines(data: np.ndarray, text_offsets: np.ndarray, digits: np.ndarray, pa
         greetings, greeting_offsets: The greetings' bytes (each starts with an ASCII capital).
         street_words, wide_street_words: Sorted hashes of street types' ASCII letters.
         endings, ending_offsets: The street types that end a word before its number.
+        literals, literal_offsets: Recognizers' trigger literals, bytes back to back.
 
     Returns:
         ``starts[f]``, ``ends[f]``: each run of feature ``f`` in characters of its text (the end
@@ -819,12 +822,22 @@ def pii_lines(data: np.ndarray, text_offsets: np.ndarray, digits: np.ndarray, pa
     counts = np.zeros((_FEATURES, n_texts), np.int64)
     k = np.zeros(_FEATURES, np.int64)
     flags = np.zeros(_FEATURES, np.bool_)
-    # A greeting's first byte (a table in L1), then its first two (a call costs ~50 ns).
-    opens_greeting = np.zeros(256, np.bool_)
+    # A greeting's first byte (a table in L1), then its first two (a call costs ~50 ns). A literal
+    # by its first byte that is no small letter (its anchor): small letters are a third of the text.
+    opens = np.zeros(256, np.bool_)
     pairs_greeting = np.zeros(1 << 16, np.bool_)
     for g in range(greeting_offsets.size - 1):
-        opens_greeting[greetings[greeting_offsets[g]]] = True
+        opens[greetings[greeting_offsets[g]]] = True
         pairs_greeting[(np.int64(greetings[greeting_offsets[g]]) << 8) | greetings[greeting_offsets[g] + 1]] = True
+    anchors = np.zeros(literal_offsets.size - 1, np.int64)
+    anchor_bytes = np.zeros(256, np.bool_)
+    for g in range(literal_offsets.size - 1):
+        at = 0
+        while at < literal_offsets[g + 1] - literal_offsets[g] - 1 and 97 <= literals[literal_offsets[g] + at] <= 122:
+            at += 1
+        anchors[g] = at
+        anchor_bytes[literals[literal_offsets[g] + at]] = True
+        opens[literals[literal_offsets[g] + at]] = True
     for t in range(n_texts):
         a = text_offsets[t]
         b = text_offsets[t + 1]
@@ -898,12 +911,17 @@ def pii_lines(data: np.ndarray, text_offsets: np.ndarray, digits: np.ndarray, pa
                         flags[LINE_NAME_RUN] = True
                         break
             greeting = False
-            for j in range(ls, le - 1):
+            literal = False
+            for j in range(ls, le):
                 c = data[j]
-                if opens_greeting[c] and pairs_greeting[(np.int64(c) << 8) | data[j + 1]] \
-                        and _greeting_at(data, j, le, b, greetings, greeting_offsets):
-                    greeting = True
-                    break
+                if opens[c]:
+                    if not greeting and j + 1 < le and pairs_greeting[(np.int64(c) << 8) | data[j + 1]]:
+                        greeting = _greeting_at(data, j, le, b, greetings, greeting_offsets)
+                    if not literal and anchor_bytes[c]:
+                        literal = _literal_around(data, j, ls, le, literals, literal_offsets, anchors)
+                    if greeting and literal:
+                        break
+            flags[LINE_LITERAL] = literal
             flags[LINE_GREETING] = greeting or greeted
             flags[LINE_STREET] = digit and _street_word_on(data, ls, le, street_words, wide_street_words, endings,
                                                            ending_offsets)

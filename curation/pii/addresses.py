@@ -28,25 +28,8 @@ from __future__ import annotations
 import re
 
 from curation.pii.lines import LineRuns, Runs, line_runs, scan
+from curation.pii.vocab import DE_NL_ENDINGS, FR_TYPES, IT_ES_TYPES, UK_TYPES, USPS_SUFFIXES
 
-# USPS Publication 28, Appendix C1: primary street suffix names, and their standard abbreviations.
-USPS_SUFFIXES = tuple((
-    "Alley Avenue Branch Bridge Brook Brooks Burg Burgs Bypass Camp Canyon Cape Causeway Center Centers Circle "
-    "Circles Cliff Cliffs Club Common Corner Corners Course Court Courts Cove Coves Creek Crescent Crest Crossing "
-    "Crossroad Curve Dale Dam Divide Drive Drives Estate Estates Expressway Extension Extensions Fall Falls Ferry "
-    "Field Fields Flat Flats Ford Fords Forest Forge Forges Fork Forks Fort Freeway Garden Gardens Gateway Glen "
-    "Glens Green Greens Grove Groves Harbor Harbors Haven Heights Highway Hill Hills Hollow Inlet Island Islands "
-    "Isle Junction Junctions Key Keys Knoll Knolls Lake Lakes Land Landing Lane Light Lights Loaf Lock Locks Lodge "
-    "Loop Mall Manor Manors Meadow Meadows Mews Mill Mills Mission Motorway Mount Mountain Mountains Neck Orchard "
-    "Oval Overpass Park Parks Parkway Parkways Pass Passage Path Pike Pine Pines Place Plain Plains Plaza Point "
-    "Points Port Ports Prairie Radial Ramp Ranch Rapid Rapids Rest Ridge Ridges River Road Roads Route Row Rue Run "
-    "Shoal Shoals Shore Shores Skyway Spring Springs Spur Spurs Square Squares Station Stravenue Stream Street "
-    "Streets Summit Terrace Throughway Trace Track Trafficway Trail Tunnel Turnpike Underpass Union Unions Valley "
-    "Valleys Via Viaduct View Views Village Villages Ville Vista Walk Walks Wall Way Ways Well Wells "
-    "Aly Ave Av Blvd Br Brg Byp Cswy Ctr Cir Cl Clf Ct Cv Crk Cres Xing Dr Expy Ext Fwy Gdns Grv Hbr Hts Hwy "
-    "Jct Ln Lndg Mnr Mtn Pkwy Pl Plz Pt Rd Rte Sq St Ste Ter Trl Tpke Vw Vlg"
-).split())
-UK_TYPES = ("Close", "Drove", "Gate", "Wynd", "Parade", "Rise", "Broadway", "Embankment", "Quay")
 _CAP = r"[A-Z\u00c0-\u00de][\w'\u2019.-]*"
 _NUMBER_REST = r"[A-Za-z]?(?:[-/]\d{1,5}[A-Za-z]?)?"  # a house number after its first digits
 _NUMBER = rf"\d{{1,5}}{_NUMBER_REST}"
@@ -65,24 +48,14 @@ US_UK = re.compile(rf"{_FIRST_DIGIT}\d{{0,4}}{_NUMBER_REST} (?:{_NAME} ){{1,4}}"
 # number that is not a year ("2016 Iain Lane" on a copyright line, "14 Data Ports").
 CORE_TYPES = frozenset("Street St Avenue Ave Road Rd Boulevard Blvd Lane Ln Drive Dr Court Ct Place Pl Way Parkway "
                        "Pkwy Highway Hwy Terrace Ter Square Sq Close Crescent Cres Gardens Mews Row".split())
-DE_NL_TYPES = ("straße", "strasse", "str.", "weg", "gasse", "platz", "allee", "ring", "damm", "ufer", "chaussee",
-               "steig", "pfad", "straat", "laan", "plein", "gracht", "kade", "singel", "dijk", "pad", "steeg", "baan",
-               "hof", "boulevard", "markt", "dreef")
 # A lower-case letter (or "str.") before a space and a number; that the word ends in a street type and
 # starts with a capital is checked in Python (one alternation of the types scans 3x slower). The match
 # starts at the space, the letter is a look-behind: the engine skips to spaces, not to every letter.
 DE_NL = re.compile(rf" (?<=[a-z\u00df.] ){_NUMBER}\b")
-DE_NL_ENDINGS = DE_NL_TYPES + tuple(t.capitalize() for t in DE_NL_TYPES)  # Janin-Noack-Weg
 # The same look-behind: not after a letter or digit.
-FR_TYPES = ("rue", "avenue", "av.", "boulevard", "bd", "place", "chemin", "impasse", "allée", "allee", "quai", "route",
-            "cours", "passage", "square", "voie", "sentier")
 FR = re.compile(r"\d(?<![^\W_]\d)\d{0,3}(?: ?(?:bis|ter|[A-D]))?,? "
                 rf"(?:{'|'.join(map(re.escape, FR_TYPES))}) (?:de la |de l'|des |du |de |d'|l')?{_CAP}"
                 rf"(?: (?:de |la |le )?{_CAP}){{0,3}}")
-IT_ES_TYPES = ("Via", "Viale", "Piazza", "Piazzale", "Corso", "Largo", "Vicolo", "Strada", "Contrada", "Borgo",
-               "Rotonda", "Incrocio", "Vial", "Stretto", "Canale", "Lungomare", "Salita", "Calle", "C/", "C.", "Avenida", "Avda.",
-               "Paseo", "Plaza", "Camino", "Carretera", "Ronda", "Travesía", "Pasaje", "Pasadizo", "Vía", "Callejón",
-               "Cañada", "Rambla", "Acceso", "Urbanización", "Alameda", "Glorieta", "Cuesta", "Calleja", "Rúa")
 IT_ES = re.compile(rf"(?:{'|'.join(re.escape(t) for t in IT_ES_TYPES)}) (?:(?:de|del|de la|de los|de las|di|della|"
                    rf"dei) )?{_CAP}(?: (?:de |del |di |la )?{_CAP}){{0,3}},? (?:{_NUMBER}|s/n)\b")
 SECONDARY = re.compile(r"(?:,? (?:Apt\.?|Apartment|Suite|Ste\.?|Unit|Flat|Floor|Fl\.?|Room|Rm\.?|#|Piso|Puerta|"

@@ -23,6 +23,13 @@ PATTERN_ENTITIES = (
 NER_ENTITIES = ("PERSON", "LOCATION")
 # Our own detectors (``names``, ``addresses``: curation/pii/names.py and addresses.py), on by default.
 NAME_ENTITIES = ("PERSON", "STREET_ADDRESS")
+# Trigger literals of the AWS key and API token recognizers (curation.pii.recognizers): every AWS
+# access key id starts with one of the first; every token shape and AWS secret name holds one of the
+# second. Here so that curation.pii.lines marks their lines without importing Presidio.
+AWS_KEY_PREFIXES = ("AKIA", "ASIA", "ABIA", "ACCA", "AGPA", "AIDA", "AIPA", "ANPA", "ANVA", "APKA", "AROA", "ASCA")
+API_TOKEN_LITERALS = ("AIza", "SG.", "eyJ", "ecretAccessKey", "ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_",
+                      "sk_live_", "rk_live_", "hf_", "npm_", "ccess_", "CCESS_", "glpat-", "xoxa-", "xoxb-", "xoxp-",
+                      "xoxr-", "xoxs-", "pypi-", "sk-")
 # Which entity wins when two recognizers report the same span: the more specific check first.
 PRIORITY = ("PRIVATE_KEY", "API_TOKEN", "AWS_ACCESS_KEY", "URL_CREDENTIALS", "IBAN_CODE", "CREDIT_CARD", "US_SSN",
             "EMAIL_ADDRESS", "IP_ADDRESS", "PHONE_NUMBER", "STREET_ADDRESS", "PERSON", "LOCATION")

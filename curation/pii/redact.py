@@ -294,9 +294,14 @@ class PIIRedactor(Stage):
             ranges.append((text.rfind("\n", 0, start) + 1, line_end))
             return line_end
 
-        # Literals with str.find, then each regex: separate scans are several times faster than
-        # one alternation, which defeats the regex engine's first-character skip.
-        for literal in trig.literals:
+        # Literals of two characters or more: lines curation.pii.lines marked (every line holding
+        # any of them, a superset of this group's: exact, as a recognizer finds nothing on a line
+        # without its trigger). Then one character with str.find and each regex: separate scans are
+        # several times faster than one alternation, which defeats the regex engine's first-character skip.
+        if any(len(literal) > 1 for literal in trig.literals):
+            lines = line_runs([text])[0] if lines is None else lines
+            ranges += [(start, end - (text[end - 1] == "\n")) for start, end in lines.literals]
+        for literal in (lit for lit in trig.literals if len(lit) == 1):
             pos = text.find(literal)
             while pos >= 0:
                 pos = text.find(literal, take(pos, pos + len(literal)))
@@ -325,8 +330,10 @@ class PIIRedactor(Stage):
         engines = self._get_engines()
         found: list[list[tuple[str, int, int]]] = [[] for _ in texts]
         windowed = bool(self.pattern_entities) and (self.prescreen if prescreen is None else prescreen)
-        needs_lines = (windowed and engines["triggers"].digit) or engines["names"] or engines["addresses"]
-        lines = line_runs(texts) if needs_lines and texts else [LineRuns([], [], [], [], [])] * len(texts)
+        trig = engines["triggers"]
+        needs_lines = (windowed and (trig.digit or any(len(lit) > 1 for lit in trig.literals))
+                       or engines["names"] or engines["addresses"])
+        lines = line_runs(texts) if needs_lines and texts else [LineRuns([], [], [], [], [], [])] * len(texts)
         if self.pattern_entities:
             if windowed:
                 self._find_in_windows(texts, found, lines)

@@ -112,12 +112,34 @@ def test_name_patterns_scanned_on_their_lines_find_what_they_find_in_the_whole_t
 
 
 def test_every_feature_on_real_text(texts):
+    from curation.pii.lines import LITERALS
+
     trigger = re.compile(DIGIT_TRIGGER)
+    literals = re.compile("|".join(map(re.escape, LITERALS)))
     marked = 0
     for text, lines in zip(texts, line_runs(texts)):
         assert lines_of(text, lines.digit_trigger) == lines_matching(trigger, text)
+        assert lines_of(text, lines.literals) == lines_matching(literals, text)
         for pattern, runs in ((names.RUN, lines.name_runs), (names.SINGLE, lines.greetings)):
             assert [m.span() for m in scan(pattern, text, runs)] == [m.span() for m in pattern.finditer(text)]
         marked += sum(e - s for s, e in lines.name_runs)
     # The point of it: the name pattern scans a small part of the text.
     assert 0 < marked < 0.5 * sum(map(len, texts))
+
+
+def test_literal_lines_are_the_lines_holding_a_trigger_literal():
+    from curation.pii.lines import LITERALS
+    from curation.pii.recognizers import RECOGNIZERS
+
+    # Every recognizer's trigger literal of two characters or more is looked for here.
+    assert {lit for r in RECOGNIZERS.values() for lit in r.TRIGGER_LITERALS if len(lit) > 1} <= set(LITERALS)
+    pieces = list(LITERALS) + [lit[:-1] for lit in LITERALS] + [lit[1:] for lit in LITERALS] + \
+        list("ghpsk_-AIz \n.") + WIDE
+    samples = random_texts(pieces, 20_000, 8, 11)
+    definition = re.compile("|".join(map(re.escape, LITERALS)))
+    hits = 0
+    for text, lines in zip(samples, line_runs(samples)):
+        expected = lines_matching(definition, text)
+        assert lines_of(text, lines.literals) == expected, text
+        hits += bool(expected)
+    assert hits > 5_000
