@@ -34,8 +34,9 @@ def decimal_digits() -> np.ndarray:
     return np.array([c for c in range(128, 0x20000) if chr(c).isdecimal()], np.uint32)
 
 
-def _packed(words: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
-    encoded = [w.encode("utf-8") for w in words]
+def _packed(words: tuple[str, ...] | list[str], errors: str = "strict") -> tuple[np.ndarray, np.ndarray]:
+    """The words' UTF-8 back to back, and where each starts (one more offset than words)."""
+    encoded = [w.encode("utf-8", errors) for w in words]  # a copy for ASCII text
     offsets = np.zeros(len(encoded) + 1, np.int64)
     np.cumsum([len(e) for e in encoded], out=offsets[1:])
     return np.frombuffer(b"".join(encoded), np.uint8), offsets
@@ -89,21 +90,15 @@ def street_words() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         rest = word[letters.end():]
         head = np.frombuffer(letters.group().encode("ascii"), np.uint8)
         (wide if rest and not rest[0].isascii() else words).add(int(fnv1a(head, 0, head.size)))
-    endings = [e.encode("utf-8") for e in DE_NL_ENDINGS]
-    offsets = np.zeros(len(endings) + 1, np.int64)
-    np.cumsum([len(e) for e in endings], out=offsets[1:])
-    return (np.array(sorted(words), np.uint64), np.array(sorted(wide), np.uint64),
-            np.frombuffer(b"".join(endings), np.uint8), offsets)
+    return (np.array(sorted(words), np.uint64), np.array(sorted(wide), np.uint64), *_packed(DE_NL_ENDINGS))
 
 
 def line_runs(texts: list[str]) -> list[LineRuns]:
     """Each text's :class:`LineRuns`, from one compiled pass over the batch."""
     from curation.kernels import pii_lines  # Numba: only where PII is looked for
 
-    encoded = [t.encode("utf-8", "surrogatepass") for t in texts]  # a copy for ASCII text
-    offsets = np.zeros(len(texts) + 1, np.int64)
-    np.cumsum([len(e) for e in encoded], out=offsets[1:])
-    starts, ends, counts = pii_lines(np.frombuffer(b"".join(encoded), np.uint8), offsets, decimal_digits(),
+    # A lone surrogate (the readers quarantine them) stays one character of three bytes.
+    starts, ends, counts = pii_lines(*_packed(texts, "surrogatepass"), decimal_digits(),
                                      *_packed(tuple(sorted(PARTICLES))), *_packed(GREETINGS), *street_words(),
                                      *_packed(LITERALS))
     features = []
