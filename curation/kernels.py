@@ -567,6 +567,13 @@ _FNV_PRIME = np.uint64(0x100000001B3)
 
 
 @_compiled
+def _in_sorted(values: np.ndarray, v: Any) -> bool:
+    """Whether ``v`` is in the sorted ``values``."""
+    j = np.searchsorted(values, v)
+    return j < values.size and values[j] == v
+
+
+@_compiled
 def _decimal_at(data: np.ndarray, i: int, digits: np.ndarray) -> bool:
     """Whether the character starting at byte ``i`` is a decimal digit (Python's ``\\d``)."""
     c = data[i]
@@ -574,9 +581,7 @@ def _decimal_at(data: np.ndarray, i: int, digits: np.ndarray) -> bool:
         return 48 <= c <= 57
     if c < 0xC0:
         return False
-    cp = _codepoint_at(data, i)
-    j = np.searchsorted(digits, cp)
-    return j < digits.size and digits[j] == cp
+    return _in_sorted(digits, _codepoint_at(data, i))
 
 
 @_compiled
@@ -665,11 +670,10 @@ def _name_before(data: np.ndarray, ls: int, q: int, particles: np.ndarray, parti
     p = q - 1
     while p >= ls:
         if data[p] == 46:  # an initial, "F.", with a space before it
-            s = p - 1
-            if s >= ls and 65 <= data[s] <= 90:
-                pass
-            elif s - 1 >= ls and data[s - 1] == 0xC3 and 0x80 <= data[s] <= 0x9E and data[s] != 0x97:
-                s -= 1
+            if p - 1 >= ls and _upper_len(data, p - 1, p) == 1:
+                s = p - 1
+            elif p - 2 >= ls and _upper_len(data, p - 2, p) == 2:
+                s = p - 2
             else:
                 return False
             if s - 1 < ls or data[s - 1] != 32:
@@ -730,12 +734,6 @@ def fnv1a(data: np.ndarray, start: int, end: int) -> np.uint64:
     for i in range(start, end):
         h = (h ^ np.uint64(data[i])) * _FNV_PRIME
     return h
-
-
-@_compiled
-def _in_sorted(values: np.ndarray, v: np.uint64) -> bool:
-    j = np.searchsorted(values, v)
-    return j < values.size and values[j] == v
 
 
 @_compiled
@@ -880,7 +878,7 @@ def pii_lines(data: np.ndarray, text_offsets: np.ndarray, digits: np.ndarray, pa
                         isdigit = 48 <= c <= 57
                     else:
                         isdigit = c >= 0xC0 and _decimal_at(data, j, digits)
-                        step = 1 if c < 0xC0 else 2 if c < 0xE0 else 3 if c < 0xF0 else 4
+                        step = _char_len(c)
                     if isdigit:
                         if caps_digit or (chain > 0 and chain + 1 >= 9):
                             flags[LINE_DIGIT_TRIGGER] = True

@@ -64,6 +64,16 @@ class LineRuns:
     streets: Runs
     literals: Runs
 
+    @classmethod
+    def empty(cls) -> LineRuns:
+        """No line of any kind: for a text nothing looks at."""
+        return cls(*([] for _ in range(6)))
+
+    @staticmethod
+    def windows(text: str, runs: Runs) -> list[tuple[int, int]]:
+        """``runs`` as line ranges of ``text`` without their last ``\n``, as the PII stage's windows."""
+        return [(start, end - (text[end - 1] == "\n")) for start, end in runs]
+
 
 @functools.cache  # once per process
 def street_words() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:

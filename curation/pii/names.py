@@ -179,6 +179,11 @@ RUN_AT = re.compile(r"[\w'-]*")
 FIND_PARTS = 16
 
 
+def starts_word(text: str, pos: int) -> bool:
+    """Whether a name or name part may start at ``pos``: not after a letter, digit or ``NOT_BEFORE``."""
+    return pos == 0 or not (text[pos - 1].isalnum() or text[pos - 1] in NOT_BEFORE)
+
+
 def _part_runs(text: str, parts: set[str]) -> Iterator[tuple[int, str]]:
     """Each run of ``[\\w'-]`` where a part may start, after a character that passes NOT_BEFORE."""
     if len(parts) <= FIND_PARTS:
@@ -189,13 +194,12 @@ def _part_runs(text: str, parts: set[str]) -> Iterator[tuple[int, str]]:
                 found.add(pos)
                 pos = text.find(part, pos + 1)
         for start in sorted(found):
-            if not (start and (text[start - 1].isalnum() or text[start - 1] in NOT_BEFORE)):
+            if starts_word(text, start):
                 yield start, RUN_AT.match(text, start).group()  # type: ignore[union-attr]  # always matches
     else:
         for m in _runs_from("".join(sorted({p[0] for p in parts}))).finditer(text):
-            start = m.start()
-            if not (start and (text[start - 1].isalnum() or text[start - 1] in NOT_BEFORE)):
-                yield start, m.group()
+            if starts_word(text, m.start()):
+                yield m.start(), m.group()
 
 
 def occurrences(text: str, parts: set[str]) -> Iterator[tuple[int, int]]:
@@ -306,9 +310,6 @@ class NameFinder:
         in_code = in_code or self._code_ranges(text)
         lines = line_runs([text])[0] if lines is None else lines
 
-        def starts_word(pos: int) -> bool:
-            return pos == 0 or not (text[pos - 1].isalnum() or text[pos - 1] in NOT_BEFORE)
-
         def initial(start: int) -> bool:
             before = text[text.rfind("\n", 0, start) + 1:start]
             return not before.strip(" \t*-+>#0123456789.)") or before.rstrip().endswith((".", "!", "?", ":"))
@@ -325,7 +326,7 @@ class NameFinder:
             return marked, bool(COPYRIGHT.search(text[line_start:line_end]))
 
         for m in scan(RUN, text, lines.name_runs):
-            if not starts_word(m.start()) or in_code(m.start()):
+            if not starts_word(text, m.start()) or in_code(m.start()):
                 continue
             # Name words with their offsets; particles and initials stay inside the span only.
             tokens = [(w.group(), m.start() + w.start(), m.start() + w.end()) for w in NON_SPACE.finditer(m.group())
@@ -343,7 +344,7 @@ class NameFinder:
             yield Candidate(start, end, tuple(t[0] for t in tokens), marked, initial(start), public)
         for m in scan(SINGLE, text, lines.greetings):
             name = m.group("name")
-            if not starts_word(m.start()) or in_code(m.start("name")):
+            if not starts_word(text, m.start()) or in_code(m.start("name")):
                 continue
             title = bool(m.group("title")) or text[m.start():m.start("name")].rstrip(" ,.\n") in TITLES
             if title or name in lex.first:

@@ -134,6 +134,12 @@ class Triggers(NamedTuple):
     digit: bool  # a match of recognizers.DIGIT_TRIGGER, from curation.pii.lines
     block: str | None  # from here to the text's end (a private key block)
 
+    @property
+    def uses_lines(self) -> bool:
+        """Whether some of these triggers come from :func:`~curation.pii.lines.line_runs`: the digit
+        trigger, and every literal of two characters or more (one character: ``str.find``)."""
+        return self.digit or any(len(literal) > 1 for literal in self.literals)
+
 
 class PIIRedactor(Stage):
     """Detect PII with offline Presidio and replace it with typed placeholders (or mask/hash it).
@@ -283,9 +289,10 @@ class PIIRedactor(Stage):
         """
         trig = self._get_engines()["triggers"] if triggers is None else triggers
         ranges: list[tuple[int, int]] = []
-        if trig.digit:  # the lines holding a match of DIGIT_TRIGGER, newlines left out
-            lines = line_runs([text])[0] if lines is None else lines
-            ranges += [(start, end - (text[end - 1] == "\n")) for start, end in lines.digit_trigger]
+        if trig.uses_lines and lines is None:
+            lines = line_runs([text])[0]
+        if trig.digit:  # the lines holding a match of DIGIT_TRIGGER
+            ranges += LineRuns.windows(text, lines.digit_trigger)  # type: ignore[union-attr]
 
         def take(start: int, end: int) -> int:
             """Record the line(s) holding text[start:end]; return where that range ends."""
@@ -299,8 +306,7 @@ class PIIRedactor(Stage):
         # without its trigger). Then one character with str.find and each regex: separate scans are
         # several times faster than one alternation, which defeats the regex engine's first-character skip.
         if any(len(literal) > 1 for literal in trig.literals):
-            lines = line_runs([text])[0] if lines is None else lines
-            ranges += [(start, end - (text[end - 1] == "\n")) for start, end in lines.literals]
+            ranges += LineRuns.windows(text, lines.literals)  # type: ignore[union-attr]
         for literal in (lit for lit in trig.literals if len(lit) == 1):
             pos = text.find(literal)
             while pos >= 0:
@@ -330,10 +336,8 @@ class PIIRedactor(Stage):
         engines = self._get_engines()
         found: list[list[tuple[str, int, int]]] = [[] for _ in texts]
         windowed = bool(self.pattern_entities) and (self.prescreen if prescreen is None else prescreen)
-        trig = engines["triggers"]
-        needs_lines = (windowed and (trig.digit or any(len(lit) > 1 for lit in trig.literals))
-                       or engines["names"] or engines["addresses"])
-        lines = line_runs(texts) if needs_lines and texts else [LineRuns([], [], [], [], [], [])] * len(texts)
+        needs_lines = (windowed and engines["triggers"].uses_lines) or engines["names"] or engines["addresses"]
+        lines = line_runs(texts) if needs_lines and texts else [LineRuns.empty()] * len(texts)
         if self.pattern_entities:
             if windowed:
                 self._find_in_windows(texts, found, lines)
