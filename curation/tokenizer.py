@@ -201,6 +201,23 @@ class TokenCounter:
         else:
             log.warning("token counting falls back to HF tokenizers (slower): %s", problem)
 
+    @classmethod
+    def shared(cls, path: str | Path, backend: str, sha256: str) -> TokenCounter:
+        """The counter for the tokenizer whose ``tokenizer.json`` has ``sha256``, built once per
+        process and backend (the two most recent are kept).
+
+        Building one costs ~0.5 s (fastokens' load and the probe check); a run's tokenizer and shard
+        steps count with the same tokenizer, one after the other, in one process unless a runner
+        sends them to different ones. Keyed by content, not path: the run's copy of a given
+        tokenizer is the same counter.
+        """
+        key = (sha256, backend)
+        counter = _SHARED_COUNTERS.pop(key, None) or cls(path, backend=backend)
+        _SHARED_COUNTERS[key] = counter  # now the most recent
+        while len(_SHARED_COUNTERS) > 2:
+            del _SHARED_COUNTERS[next(iter(_SHARED_COUNTERS))]
+        return counter
+
     def _try_fastokens(self, probes: list[str]) -> str | None:
         try:
             import fastokens
@@ -237,6 +254,9 @@ class TokenCounter:
             return np.diff(np.frombuffer(offsets, np.uint64)).astype(np.int64)
         encodings = self.reference.encode_batch(texts, add_special_tokens=False)
         return np.fromiter((len(e.ids) for e in encodings), np.int64, len(encodings))
+
+
+_SHARED_COUNTERS: dict[tuple[str, str], TokenCounter] = {}  # TokenCounter.shared's, oldest first
 
 
 def iter_holdout(texts: Iterator[tuple[str, str]], split: SampleSplit, limit_bytes: int) -> Iterator[str]:

@@ -9,7 +9,6 @@ in which they run is :mod:`curation.pipeline.graph`'s, and nowhere else.
 
 from __future__ import annotations
 
-import hashlib
 import time
 from collections import Counter
 from collections.abc import Iterator, Sequence
@@ -34,8 +33,8 @@ from curation.pipeline.tables import docs_table, iter_parquet, iter_texts, quara
 from curation.registry import build_stage
 from curation.stage import MapFn
 from curation.summary import StageStats, utf8_bytes
-from curation.tokenizer import (SampleSplit, TokenCounter, is_heldout, iter_holdout, load_tokenizer,
-                                save_tokenizer, train_tokenizer, vocab_shortfall_note, write_transformers_config)
+from curation.tokenizer import (SampleSplit, TokenCounter, is_heldout, iter_holdout, save_tokenizer, train_tokenizer,
+                                vocab_shortfall_note, write_transformers_config)
 
 HOLDOUT_LIMIT_BYTES = 20 << 20  # bytes-per-token is stable to 3 digits well before 20 MB
 
@@ -272,11 +271,10 @@ def tokenizer_step(plan: RunPlan, early: Sequence[PartitionOutcome], late: Seque
     batch_rows = plan.config.input.batch_size
     note = None
     if cfg.path:
-        tokenizer = load_tokenizer(cfg.path)
         data = Path(cfg.path).read_bytes()
         write_atomic(directory / "tokenizer.json", lambda fh: fh.write(data))
         write_transformers_config(directory, cfg)
-        source, training = "given", {"given_sha256": hashlib.sha256(data).hexdigest()}
+        source, training = "given", {"given_sha256": given}
     else:
         trained = {"documents": 0, "bytes": 0}
 
@@ -293,13 +291,16 @@ def tokenizer_step(plan: RunPlan, early: Sequence[PartitionOutcome], late: Seque
         source, training = "trained", {"train_documents": trained["documents"], "train_bytes": trained["bytes"],
                                        "train_fraction": round(split.train_fraction, 6)}
     path = directory / "tokenizer.json"
-    counter = TokenCounter(path, backend=cfg.counter)
+    sha256 = sha256_file(path)
+    counter = TokenCounter.shared(path, cfg.counter, sha256)
+    if cfg.path:
+        tokenizer = counter.reference
     holdout = list(iter_holdout(((i, t) for ids, texts in iter_texts(files, batch_rows) for i, t in zip(ids, texts)),
                                 split, HOLDOUT_LIMIT_BYTES))
     holdout_tokens = int(counter.count(holdout).sum())
     outcome = TokenizerOutcome(
         key, files=tuple(markers.file_record(p) for p in sorted(directory.iterdir()) if p.is_file()),
-        path="tokenizer/tokenizer.json", sha256=sha256_file(path), vocab_size=tokenizer.get_vocab_size(),
+        path="tokenizer/tokenizer.json", sha256=sha256, vocab_size=tokenizer.get_vocab_size(),
         eos_token=cfg.special_tokens[0] if cfg.special_tokens else None, counter=counter.backend, source=source,
         holdout_documents=len(holdout),
         holdout_bytes_per_token=round(utf8_bytes(holdout) / holdout_tokens, 4) if holdout_tokens else None,
@@ -322,7 +323,7 @@ def write_shards(plan: RunPlan, early: Sequence[PartitionOutcome], late: Sequenc
     if (done := markers.resume(marker, key, ShardsOutcome)) is not None:
         return done
     t0 = time.perf_counter()
-    counter = TokenCounter(plan.output / "tokenizer" / "tokenizer.json", backend=cfg.tokenizer.counter)
+    counter = TokenCounter.shared(plan.output / "tokenizer" / "tokenizer.json", cfg.tokenizer.counter, tokenizer.sha256)
     schema = plan.schemas["shard"]
     # A corpus of fewer than 1/fraction documents (200 at 0.5%) gets no held-out split: it would hold
     # out nothing or, by chance, a large part of a small corpus (all of a one-document one).

@@ -79,6 +79,40 @@ def test_auto_falls_back_to_hf_with_a_warning(tokenizer_path, monkeypatch, caplo
         TokenCounter(tokenizer_path, backend="fastokens")
 
 
+def test_a_shared_counter_is_built_once_per_content_and_backend(tokenizer_path, tmp_path, monkeypatch):
+    from curation.io.files import sha256_file
+
+    built = []
+    init = TokenCounter.__init__
+    monkeypatch.setattr(TokenCounter, "__init__", lambda self, *a, **k: (built.append(a[0]), init(self, *a, **k))[-1])
+    monkeypatch.setattr("curation.tokenizer._SHARED_COUNTERS", {})
+    sha = sha256_file(tokenizer_path)
+    copy = tmp_path / "tokenizer.json"  # a run's copy of a given tokenizer: the same content
+    copy.write_bytes(tokenizer_path.read_bytes())
+    a = TokenCounter.shared(tokenizer_path, "auto", sha)
+    assert TokenCounter.shared(copy, "auto", sha) is a and len(built) == 1
+    hf = TokenCounter.shared(tokenizer_path, "hf", sha)
+    assert hf is not a and hf.backend == "hf" and len(built) == 2
+    other = TokenCounter.shared(tokenizer_path, "auto", "another content")  # the oldest (auto) goes
+    assert TokenCounter.shared(tokenizer_path, "hf", sha) is hf and len(built) == 3
+    assert TokenCounter.shared(tokenizer_path, "auto", sha) is not a and len(built) == 4
+    assert other.count(["a b"]).tolist() == a.count(["a b"]).tolist()
+
+
+def test_a_run_builds_one_counter(tmp_path, monkeypatch):
+    """The tokenizer step and the shard step, in one process, count with one counter."""
+    from curation.pipeline import run
+
+    from helpers import small_config
+
+    built = []
+    init = TokenCounter.__init__
+    monkeypatch.setattr(TokenCounter, "__init__", lambda self, *a, **k: (built.append(a[0]), init(self, *a, **k))[-1])
+    monkeypatch.setattr("curation.tokenizer._SHARED_COUNTERS", {})
+    run([str(SAMPLE)], tmp_path / "out", small_config(), progress=False)
+    assert len(built) == 1, built
+
+
 def test_bad_tokenizer_file(tmp_path):
     (tmp_path / "t.json").write_text("{not json")
     with pytest.raises(CurationError, match="cannot load tokenizer"):
