@@ -7,6 +7,7 @@ import atexit
 import contextlib
 import functools
 import gc
+import logging
 import os
 import socket
 import sys
@@ -69,8 +70,10 @@ def main(argv: list[str] | None = None) -> int:
     # Task-state lines for every partition would drown the run's summary, and this command prints
     # its own one-line errors; set PREFECT_LOGGING_LEVEL to see Prefect's logs.
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "CRITICAL")
-    if argv is None:  # the command's own process, not a caller's (curation.pipeline.local.freeze_at_exit)
-        atexit.register(gc.freeze)
+    ended = None
+    if argv is None:  # the command's own process, not a caller's
+        atexit.register(gc.freeze)  # if it raises (curation.pipeline.local.freeze_at_exit)
+        ended = end_after_exit_handlers()
     argv = sys.argv[1:] if argv is None else list(argv)
     # A flow run needs its temporary server (~2-3 s to boot): start it before the CLI's own imports
     # and checks, which then cost nothing; a run the checks refuse stops it unused.
@@ -79,8 +82,36 @@ def main(argv: list[str] | None = None) -> int:
         from classifiers.default import fill_default_model
         from curation import cli
 
-        return cli.main(argv, flow_runner=functools.partial(run_flow, api=api), default_model=fill_default_model,
+        code = cli.main(argv, flow_runner=functools.partial(run_flow, api=api), default_model=fill_default_model,
                         commands=(TRAIN_CLASSIFIER,))
+    if ended is not None:
+        ended.append(code)
+    return code
+
+
+def end_after_exit_handlers() -> list[int]:
+    """Let this process end, once its threads are joined and every exit handler has run, without
+    the interpreter's teardown; returns the list to append the exit code to (a command that raised
+    appends none and ends the usual way).
+
+    After a run, freeing the loaded libraries' objects one by one took ~0.5 s of the command's time
+    (measured with strace: no system call in it), memory the system takes back at once. Registered
+    first, the handler runs last: after Prefect's, multiprocessing's and any other handler. It does
+    what the teardown would still have done for us: close logging's handlers (whose exit handler
+    was registered at import, before this one) and flush the standard streams.
+    """
+    code: list[int] = []
+
+    def end() -> None:
+        if code:
+            logging.shutdown()
+            for stream in (sys.stdout, sys.stderr):
+                with contextlib.suppress(Exception):  # a closed pipe: nothing left to say
+                    stream.flush()
+            os._exit(code[0])
+
+    atexit.register(end)
+    return code
 
 
 def runs_flow(argv: list[str]) -> bool:

@@ -49,3 +49,47 @@ def test_run_prints_summary_and_writes_outputs(tmp_path):
     manifest = json.loads((out / "manifest.json").read_text())
     assert f"tokens: {manifest['total_tokens']:,}" in result.stdout
     assert json.loads((out / "config.json").read_text())["tokenizer"]["vocab_size"] == 2000
+
+
+END_SCRIPT = """
+import atexit, ctypes, logging, sys
+import curation.cli
+import flows.cli
+
+# The C library's exit handlers run in the teardown (with C++ destructors and the like): this one
+# aborts, so a process that got there ends by SIGABRT.
+libc = ctypes.CDLL(None)
+libc.__cxa_atexit(libc.abort, None, None)
+command, log = curation.cli.main, sys.argv[1]
+
+def main(argv, **kwargs):  # as Prefect and multiprocessing do: a handler registered during the command
+    atexit.register(lambda: print("handler ran"))
+    logging.getLogger("late").addHandler(logging.FileHandler(log, delay=True))
+    logging.getLogger("late").warning("a line logging buffers until its handler closes")
+    print("printed, not flushed", end="")
+    return command(argv, **kwargs)
+
+curation.cli.main = main
+sys.argv = ["curate", *sys.argv[2:]]
+sys.exit(flows.cli.main())
+"""
+
+
+def test_the_command_ends_after_every_handler_without_the_teardown(tmp_path):
+    """The process ends by os._exit once threads and exit handlers are done: its exit code, a handler
+    registered during the command, logging's files and the unflushed streams all come through; the
+    teardown (~0.5 s after a run, no system call in it) does not happen."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    log = tmp_path / "late.log"
+    for args, code in ((["plan", "--flops", "1e21"], 0), (["run", "--input", str(tmp_path / "missing.jsonl"),
+                                                             "--output", str(tmp_path / "o")], 2)):
+        done = subprocess.run([sys.executable, "-c", END_SCRIPT, str(log), *args], capture_output=True, text=True,
+                              env=env, timeout=120)
+        assert done.returncode == code, done.stderr[-2000:]
+        assert done.stdout.startswith("printed, not flushed") and done.stdout.rstrip().endswith("handler ran")
+        assert log.read_text().count("a line logging buffers") == 1
+        log.unlink()
+    # A command that raises (argparse's --help exits by SystemExit) ends the usual way: torn down.
+    done = subprocess.run([sys.executable, "-c", END_SCRIPT, str(log), "plan", "--help"], capture_output=True,
+                          text=True, env=env, timeout=120)
+    assert done.returncode == -6 and "handler ran" in done.stdout  # SIGABRT
