@@ -279,8 +279,7 @@ def tokenizer_step(plan: RunPlan, early: Sequence[PartitionOutcome], late: Seque
         trained = {"documents": 0, "bytes": 0}
 
         def sample() -> Iterator[list[str]]:
-            for ids, texts in iter_texts(files, batch_rows):
-                chosen = [t for i, t in zip(ids, texts) if split.is_train(i)]
+            for _, chosen in iter_texts(files, batch_rows, keep=split.is_train):
                 trained["documents"] += len(chosen)
                 trained["bytes"] += utf8_bytes(chosen)
                 yield chosen
@@ -295,8 +294,8 @@ def tokenizer_step(plan: RunPlan, early: Sequence[PartitionOutcome], late: Seque
     counter = TokenCounter.shared(path, cfg.counter, sha256)
     if cfg.path:
         tokenizer = counter.reference
-    holdout = list(iter_holdout(((i, t) for ids, texts in iter_texts(files, batch_rows) for i, t in zip(ids, texts)),
-                                split, HOLDOUT_LIMIT_BYTES))
+    holdout = list(iter_holdout(((i, t) for ids, texts in iter_texts(files, batch_rows, keep=split.is_holdout)
+                                 for i, t in zip(ids, texts)), split, HOLDOUT_LIMIT_BYTES))
     holdout_tokens = int(counter.count(holdout).sum())
     outcome = TokenizerOutcome(
         key, files=tuple(markers.file_record(p) for p in sorted(directory.iterdir()) if p.is_file()),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import pyarrow as pa
@@ -53,6 +53,15 @@ def iter_parquet(files: Iterable[FileRecord], columns: list[str] | None, batch_r
         yield from pq.ParquetFile(f.path).iter_batches(batch_size=batch_rows, columns=columns)
 
 
-def iter_texts(files: list[FileRecord], batch_rows: int) -> Iterator[tuple[list[str], list[str]]]:
+def iter_texts(files: list[FileRecord], batch_rows: int, keep: Callable[[str], bool] | None = None
+               ) -> Iterator[tuple[list[str], list[str]]]:
+    """(ids, texts) per batch, in order; with ``keep``, only the documents whose id it keeps: their
+    texts alone become Python strings (the tokenizer's samples are a fraction of the corpus)."""
     for batch in iter_parquet(files, ["id", "text"], batch_rows):
-        yield batch.column("id").to_pylist(), batch.column("text").to_pylist()
+        ids = batch.column("id").to_pylist()
+        if keep is None:
+            yield ids, batch.column("text").to_pylist()
+            continue
+        mask = [keep(i) for i in ids]
+        if any(mask):
+            yield [i for i, k in zip(ids, mask) if k], batch.column("text").filter(pa.array(mask)).to_pylist()

@@ -190,3 +190,21 @@ def test_pool_workers_and_the_command_skip_the_last_garbage_collection(tmp_path)
                           timeout=60)
     assert done.returncode == 0, done.stderr
     assert (tmp_path / "ran").read_text() == "True"
+
+
+def test_iter_texts_keeps_the_chosen_documents_in_order(tmp_path):
+    """The tokenizer's samples: only the kept ids' texts, in order, whole batches kept or skipped."""
+    import pyarrow as pa
+
+    from curation.pipeline.outcomes import FileRecord
+    from curation.pipeline.tables import iter_texts
+
+    ids = [f"d{i}" for i in range(25)]
+    path = tmp_path / "part.parquet"
+    pq.write_table(pa.table({"id": ids, "text": [f"text of {i}" for i in ids]}), path)
+    files = [FileRecord(str(path), path.stat().st_size, "", rows=25)]
+    keep = {"d1", "d3", "d4", "d20"}.__contains__  # batches of 5: the 3rd and 4th keep nothing
+    batches = list(iter_texts(files, 5, keep=keep))
+    assert batches == [(["d1", "d3", "d4"], ["text of d1", "text of d3", "text of d4"]), (["d20"], ["text of d20"])]
+    every = [(i, t) for b_ids, b_texts in iter_texts(files, 5) for i, t in zip(b_ids, b_texts)]
+    assert [p for b_ids, b_texts in batches for p in zip(b_ids, b_texts)] == [(i, t) for i, t in every if keep(i)]
