@@ -33,7 +33,9 @@ class RollingParquetWriter:
     """Write tables to ``DIR/PREFIX-00000.parquet``, ``-00001``... rolling over at a target size.
 
     Rows are buffered until ``row_group_bytes`` of text is pending and then written as one row
-    group, so row groups are sized by content rather than by however the caller batched rows.
+    group, so row groups are sized by content rather than by however the caller batched rows; with
+    per-row sizes (``write(..., row_bytes=...)``) a row group ends right at the row that reaches it,
+    so the files' bytes depend on the rows alone, not on the batches (the input's partitioning).
 
     Args:
         directory: Output folder (created).
@@ -67,26 +69,27 @@ class RollingParquetWriter:
               row_tokens: np.ndarray | None = None) -> None:
         """Append rows; ``text_bytes`` and ``tokens`` are what they add toward the targets.
 
-        With per-row ``row_bytes`` (and ``row_tokens``) a file closes right after the row that
-        reaches its target, however many rows the caller passes at once; without them, after the
-        table that does.
+        With per-row ``row_bytes`` (and ``row_tokens``) a row group ends and a file closes right
+        after the row that reaches its target, however many rows the caller passes at once; without
+        them, after the table that does.
         """
         if table.num_rows == 0:
             return
-        if row_bytes is not None and (self.target_bytes is not None or self.target_tokens is not None):
-            start = 0
-            while start < table.num_rows:
-                stop = self._rows_to_target(row_bytes[start:], None if row_tokens is None else row_tokens[start:])
-                end = start + stop
-                self._append(table.slice(start, end - start), int(row_bytes[start:end].sum()),
-                             int(row_tokens[start:end].sum()) if row_tokens is not None else 0)
-                start = end
+        if row_bytes is None:
+            self._append(table, text_bytes, tokens)
             return
-        self._append(table, text_bytes, tokens)
+        start = 0
+        while start < table.num_rows:
+            end = start + self._rows_to_target(row_bytes[start:], None if row_tokens is None else row_tokens[start:])
+            self._append(table.slice(start, end - start), int(row_bytes[start:end].sum()),
+                         int(row_tokens[start:end].sum()) if row_tokens is not None else 0)
+            start = end
 
     def _rows_to_target(self, row_bytes: np.ndarray, row_tokens: np.ndarray | None) -> int:
-        """How many of these rows the current file takes: up to the one reaching a target, or all."""
-        reach = len(row_bytes)
+        """How many of these rows go before the next boundary: up to the one that fills the row
+        group or reaches a file target, or all."""
+        hit = np.flatnonzero(np.cumsum(row_bytes) + self._pending_bytes >= self.row_group_bytes)
+        reach = int(hit[0]) + 1 if len(hit) else len(row_bytes)
         if self.target_bytes is not None:
             hit = np.flatnonzero(np.cumsum(row_bytes) + self._text_bytes >= self.target_bytes)
             reach = min(reach, int(hit[0]) + 1) if len(hit) else reach

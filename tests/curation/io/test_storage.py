@@ -48,6 +48,20 @@ def test_small_partitions_change_nothing(plain_sample, reference, tmp_path):
     assert lines == ref
 
 
+def test_row_groups_end_at_the_same_rows_whatever_the_partitions_and_batches(plain_sample, tmp_path):
+    """A row group ends at the row that fills it, not after the batch that does: several row groups
+    per shard, and the same bytes from one partition in batches of 1,000 as from 16+ in batches of 77."""
+    shards = {"row_group_bytes": 200_000, "target_bytes": 2_000_000}
+    one = run([str(plain_sample)], tmp_path / "one", small_config(input={"partition_bytes": 1 << 30}, shards=shards),
+              progress=False)
+    many = run([str(plain_sample)], tmp_path / "many",
+               small_config(input={"partition_bytes": 700_000, "batch_size": 77}, shards=shards), progress=False)
+    assert many.summary["partitions"] > 15 and one.summary["partitions"] == 1
+    groups = [pq.ParquetFile(p).metadata.num_row_groups for p in sorted((one.output_dir / "shards").glob("*.parquet"))]
+    assert len(groups) > 1 and min(groups[:-1]) > 3, groups
+    assert shard_bytes(many.output_dir) == shard_bytes(one.output_dir)
+
+
 def test_compressed_input_splits_by_lines(tmp_path):
     partitions = partition_inputs(resolve_inputs([str(SAMPLE)]), 1 << 20)
     assert len(partitions) == 8  # capped: each range re-decompresses the lines before it
