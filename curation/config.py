@@ -41,7 +41,8 @@ class InputConfig(StrictModel):
         gt=0,
         description=(
             "Input bytes per pass-1 task, at most: the unit of parallelism and of resuming (a larger "
-            "file is cut into ceil(size / partition_bytes) equal ranges). Prefect costs "
+            "plain JSONL file is cut into equal ranges, as many as the power of two at or above "
+            "ceil(size / partition_bytes), so that 2, 4, 8... workers get equal shares). Prefect costs "
             "~0.1-0.3 s of a worker per task here (bench/orchestration.py), so a task should hold "
             "seconds of work: 32 MiB is ~2 s of filtering per core. DataTrove's tasks are one input "
             "file each."
