@@ -88,10 +88,11 @@ class RollingParquetWriter:
     def _rows_to_target(self, row_bytes: np.ndarray, row_tokens: np.ndarray | None) -> int:
         """How many of these rows go before the next boundary: up to the one that fills the row
         group or reaches a file target, or all."""
-        hit = np.flatnonzero(np.cumsum(row_bytes) + self._pending_bytes >= self.row_group_bytes)
+        cumulative = np.cumsum(row_bytes)
+        hit = np.flatnonzero(cumulative + self._pending_bytes >= self.row_group_bytes)
         reach = int(hit[0]) + 1 if len(hit) else len(row_bytes)
         if self.target_bytes is not None:
-            hit = np.flatnonzero(np.cumsum(row_bytes) + self._text_bytes >= self.target_bytes)
+            hit = np.flatnonzero(cumulative + self._text_bytes >= self.target_bytes)
             reach = min(reach, int(hit[0]) + 1) if len(hit) else reach
         if self.target_tokens is not None and row_tokens is not None:
             hit = np.flatnonzero(np.cumsum(row_tokens) + self._tokens >= self.target_tokens)
