@@ -14,33 +14,44 @@ import sys
 from typing import Any
 
 from curation.errors import CurationError
-from flows.embedded import PrefectApi, prefect_api
+from flows.embedded import SharedServer, TemporaryServer, local_server, prefect_api
 
 
 def run_flow(args: argparse.Namespace, config: Any, progress: bool, notes: list[str],
-             api: PrefectApi | None = None) -> str:
+             server: TemporaryServer | SharedServer | None = None) -> str:
     """``curate run`` through the flow ``curate`` (process pool or Ray), against ``PREFECT_API_URL``
-    or one temporary server for every process of the run (``api``: one :func:`main` started while
-    the CLI checked the config, inputs and output)."""
+    or one temporary server for every process of the run (``server``: one :func:`main` started
+    while the CLI checked the config, inputs and output)."""
     if args.runner == "ray" and args.ray_address:
         check_reachable(args.ray_address)
-    with contextlib.nullcontext(api) if api is not None else prefect_api(wait=False) as api:
-        from flows.curate import curate, runner
+    # Prefect is imported only now, after the checks: a run of several partitions first starts
+    # the pool's workers, which load the stages and models while this process imports Prefect
+    # and creates the flow run (~1.5 s of one core, the other idle).
+    from curation.pipeline.local import warm_pool
 
-        task_runner = runner(args.runner, args.ray_address, args.workers)
-        api.wait()
-        try:
-            done = curate.with_options(task_runner=task_runner)(
-                input=list(args.input), output=args.output, config=config, fresh=args.fresh,
-                keep_intermediate=args.keep_intermediate, work_dir=args.work_dir, progress=progress, notes=notes)
-        except CurationError:
-            raise
-        except Exception as exc:
-            if args.runner == "ray" and _is_connection_error(exc):
-                where = args.ray_address or "a local Ray"
-                raise CurationError(f"cannot start or reach {where}: {str(exc).strip().splitlines()[0][:300]}"
-                                    ) from None
-            raise
+    pool = warm_pool(args.input, config, args.workers) if args.runner == "process" else None
+    try:
+        with prefect_api(wait=False, server=server) as api:
+            from flows.curate import curate, runner
+
+            task_runner = runner(args.runner, args.ray_address, args.workers, pool=pool)
+            api.wait()
+            try:
+                done = curate.with_options(task_runner=task_runner)(
+                    input=list(args.input), output=args.output, config=config, fresh=args.fresh,
+                    keep_intermediate=args.keep_intermediate, work_dir=args.work_dir, progress=progress,
+                    notes=notes)
+            except CurationError:
+                raise
+            except Exception as exc:
+                if args.runner == "ray" and _is_connection_error(exc):
+                    where = args.ray_address or "a local Ray"
+                    raise CurationError(f"cannot start or reach {where}: {str(exc).strip().splitlines()[0][:300]}"
+                                        ) from None
+                raise
+    finally:
+        if pool is not None:
+            pool.shutdown()
     return done["report"]
 
 
@@ -77,13 +88,13 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     # A flow run needs its temporary server (~2-3 s to boot): start it before the CLI's own imports
     # and checks, which then cost nothing; a run the checks refuse stops it unused.
-    with prefect_api(wait=False) if runs_flow(argv) else contextlib.nullcontext() as api:
+    with local_server() if runs_flow(argv) else contextlib.nullcontext() as server:
         from classifiers.cli import TRAIN_CLASSIFIER
         from classifiers.default import fill_default_model
         from curation import cli
 
-        code = cli.main(argv, flow_runner=functools.partial(run_flow, api=api), default_model=fill_default_model,
-                        commands=(TRAIN_CLASSIFIER,))
+        code = cli.main(argv, flow_runner=functools.partial(run_flow, server=server),
+                        default_model=fill_default_model, commands=(TRAIN_CLASSIFIER,))
     if ended is not None:
         ended.append(code)
     return code

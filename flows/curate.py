@@ -75,35 +75,38 @@ class LocalTaskRunner(ThreadPoolTaskRunner):
 
     Args:
         max_workers: processes of the pool (default: one per core).
+        pool: a pool of as many processes already started (:func:`curation.pipeline.local.warm_pool`),
+            used instead of one of its own and left to its owner to shut down.
     """
 
-    def __init__(self, max_workers: int | None = None):
+    def __init__(self, max_workers: int | None = None, pool: ProcessPoolExecutor | None = None):
         self.processes = max_workers or os.cpu_count() or 1
         # Two threads per process: the next task's bookkeeping overlaps the work of the one before.
         super().__init__(max_workers=2 * self.processes)
+        self.given = pool
         self.pool: ProcessPoolExecutor | None = None
 
     def duplicate(self) -> LocalTaskRunner:
-        return type(self)(self.processes)
+        return type(self)(self.processes, self.given)
 
     def __enter__(self) -> LocalTaskRunner:
         super().__enter__()
-        self.pool = process_pool(self.processes)
+        self.pool = self.given or process_pool(self.processes)
         return self
 
     def __exit__(self, *exc: Any) -> None:
         try:
             super().__exit__(*exc)
         finally:
-            if self.pool is not None:
+            if self.pool is not None and self.pool is not self.given:
                 self.pool.shutdown()
-                self.pool = None
+            self.pool = None
 
     def __eq__(self, value: object) -> bool:
         return isinstance(value, LocalTaskRunner) and value.processes == self.processes
 
     def __getstate__(self) -> dict[str, Any]:  # pickled with the flow for a served run: no pool yet
-        return {**super().__getstate__(), "pool": None}
+        return {**super().__getstate__(), "pool": None, "given": None}
 
 
 def _in_pool(pool: ProcessPoolExecutor, fn: Callable[..., Any], *args: Any) -> Any:
@@ -224,10 +227,12 @@ def _curate(input: list[str], output: str, config: PipelineConfig, fresh: bool, 
     return {"summary": result.summary, "manifest": result.manifest, "report": result.report()}
 
 
-def runner(kind: str = "process", address: str | None = None, workers: int | None = None) -> TaskRunner:
-    """The task runner for ``curate.with_options(task_runner=...)``: ``process`` or ``ray``."""
+def runner(kind: str = "process", address: str | None = None, workers: int | None = None,
+           pool: ProcessPoolExecutor | None = None) -> TaskRunner:
+    """The task runner for ``curate.with_options(task_runner=...)``: ``process`` (on ``pool`` if
+    given, see :class:`LocalTaskRunner`) or ``ray``."""
     if kind == "process":
-        return LocalTaskRunner(workers)
+        return LocalTaskRunner(workers, pool)
     if kind == "ray":
         if address is None:
             # A local Ray is this run's alone: Ray's own switch for a machine that is no cluster

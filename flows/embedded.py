@@ -58,22 +58,18 @@ class PrefectApi:
 
 
 @contextmanager
-def prefect_api(wait: bool = True) -> Iterator[PrefectApi]:
-    """The API to use: the configured server's, or a temporary one's (stopped on exit).
-
-    Args:
-        wait: return once the temporary server answers; with False the caller calls
-            ``api.wait()`` itself, after work that does not need the API (importing the flow).
-    """
-    configured = os.environ.get("PREFECT_API_URL")
-    if configured:
-        yield PrefectApi(configured)
+def local_server() -> Iterator[TemporaryServer | SharedServer | None]:
+    """The temporary server a run without ``PREFECT_API_URL`` reports to, started (not awaited) and
+    stopped on exit; None where that variable names one. Imports no Prefect, so the server boots
+    while the caller imports and checks whatever it needs before it imports Prefect."""
+    if os.environ.get("PREFECT_API_URL"):
+        yield None
         return
     server: TemporaryServer | SharedServer = TemporaryServer()
     if os.environ.get("CURATION_PREFECT_SERVER", "shared") != "run" and sys.platform != "win32":
         server = SharedServer(shared_server_dir(), float(os.environ.get("CURATION_PREFECT_SERVER_IDLE", 600)))
     try:
-        server.start()  # before importing Prefect: it boots while we import
+        server.start()
     except OSError as exc:
         if not isinstance(server, SharedServer):
             raise
@@ -85,6 +81,26 @@ def prefect_api(wait: bool = True) -> Iterator[PrefectApi]:
         server = TemporaryServer()
         server.start()
     try:
+        yield server
+    finally:
+        server.stop()
+
+
+@contextmanager
+def prefect_api(wait: bool = True, server: TemporaryServer | SharedServer | None = None) -> Iterator[PrefectApi]:
+    """The API to use: the configured server's, or a temporary one's (stopped on exit).
+
+    Args:
+        wait: return once the temporary server answers; with False the caller calls
+            ``api.wait()`` itself, after work that does not need the API (importing the flow).
+        server: one :func:`local_server` started (the caller stops it); default: start one here.
+    """
+    configured = os.environ.get("PREFECT_API_URL")
+    if configured:
+        yield PrefectApi(configured)
+        return
+    with contextlib.nullcontext(server) if server is not None else local_server() as server:
+        assert server is not None
         from prefect.context import refresh_global_settings_context
         from prefect.settings import PREFECT_API_URL, PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
 
@@ -94,27 +110,27 @@ def prefect_api(wait: bool = True) -> Iterator[PrefectApi]:
             yield PrefectApi(profile_url)
             return
         os.environ["PREFECT_API_URL"] = server.api_url
-        # Prefect's threads (the process pool's event forwarder among them) read the settings
-        # Prefect built from the environment when it was imported, not the caller's context: without
-        # this they found no API and started a temporary server of their own (3-5 s of CPU per run),
-        # which then received the pool's task events.
-        refresh_global_settings_context()
-        api = PrefectApi(server.api_url, server)
-        if wait:
-            api.wait()
-        # No flow-run heartbeats to a server of our own: no automation there watches for them, and
-        # the engine's heartbeat thread sleeps in whole seconds, so ending a flow waited up to 1 s
-        # for it to wake (1.2 s measured on the 4,000-document slice).
-        with temporary_settings({PREFECT_API_URL: server.api_url, PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
-            yield api
-    finally:
-        if server.ready:
-            _drain()
-        if os.environ.get("PREFECT_API_URL") == server.api_url:
-            os.environ.pop("PREFECT_API_URL")
-            if "prefect.context" in sys.modules:
-                sys.modules["prefect.context"].refresh_global_settings_context()
-        server.stop()
+        try:
+            # Prefect's threads (the process pool's event forwarder among them) read the settings
+            # Prefect built from the environment when it was imported, not the caller's context:
+            # without this they found no API and started a temporary server of their own (3-5 s of
+            # CPU per run), which then received the pool's task events.
+            refresh_global_settings_context()
+            api = PrefectApi(server.api_url, server)
+            if wait:
+                api.wait()
+            # No flow-run heartbeats to a server of our own: no automation there watches for them,
+            # and the engine's heartbeat thread sleeps in whole seconds, so ending a flow waited up
+            # to 1 s for it to wake (1.2 s measured on the 4,000-document slice).
+            with temporary_settings({PREFECT_API_URL: server.api_url, PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
+                yield api
+        finally:
+            if server.ready:
+                _drain()
+            if os.environ.get("PREFECT_API_URL") == server.api_url:
+                os.environ.pop("PREFECT_API_URL")
+                if "prefect.context" in sys.modules:
+                    sys.modules["prefect.context"].refresh_global_settings_context()
 
 
 def _drain(timeout: float = 10.0) -> None:

@@ -136,3 +136,22 @@ def flaky_probe(marks: str, item: int) -> list:
         mark.touch()
         raise OSError(f"flaky file system (item {item})")
     return [item, os.getpid(), "prefect" in sys.modules]
+
+
+def warm_state(config: PipelineConfig, barrier=None) -> dict:
+    """In a pool worker: whether the first step will find its stages built (``new_builds`` 0 when
+    it looks them up), what is cached, and whether the classifier's model (loaded on its first
+    batch) is loaded. With a ``barrier``, returns once as many workers have looked."""
+    import os
+
+    from curation.pipeline import chain, privacy
+    from curation.pipeline.plan import split_index
+
+    built = chain._built.cache_info().currsize
+    misses = chain._built.cache_info().misses
+    stages = chain.cached_stages(config.stages[:split_index(config)])
+    classifier = next(s for s in stages if s.name == "quality_classifier")
+    if barrier is not None:
+        barrier.wait()
+    return {"pid": os.getpid(), "built": built, "new_builds": chain._built.cache_info().misses - misses,
+            "redactors": privacy._redactor.cache_info().currsize, "loaded": classifier._loaded is not None}

@@ -6,6 +6,7 @@ from __future__ import annotations
 import atexit
 import gc
 import multiprocessing
+import os
 import sys
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -69,11 +70,78 @@ def call_each(fn: Callable[[Any], Any], items: Sequence[Any]) -> list[Any]:
     return [fn(item) for item in items]
 
 
-def process_pool(workers: int) -> ProcessPoolExecutor:
+def process_pool(workers: int, warm: PipelineConfig | None = None) -> ProcessPoolExecutor:
     """The pool steps run on: ``workers`` spawned processes (no fork of a process holding threads
-    and models), each skipping the collector's last pass (:func:`freeze_at_exit`). Workers start
-    on the first submit."""
-    return ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"), initializer=freeze_at_exit)
+    and models), each skipping the collector's last pass (:func:`freeze_at_exit`) and, given a
+    config to ``warm`` for, loading what the run's first step loads (:func:`warm_up`) as it
+    starts. Workers start on the first submit."""
+    return ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"), initializer=_start_worker,
+                               initargs=(warm,))
+
+
+def _start_worker(warm: PipelineConfig | None) -> None:
+    freeze_at_exit()
+    if warm is not None:
+        try:
+            warm_up(warm)
+        except Exception:  # noqa: BLE001 - the step that needs it fails with its own context
+            pass
+
+
+# A plain paragraph that the default filters keep, so every stage does its whole work on it.
+WARM_TEXT = (
+    "The committee met on Tuesday morning to review the quarterly report and to discuss the budget for the "
+    "coming year. Several members asked how the new library would be funded, and the treasurer explained that "
+    "the city council had agreed to cover most of the building costs.\n\n"
+    "After a short break, the group turned to the schedule. Work on the site will begin in March, once the "
+    "final drawings are approved, and the opening is planned for the following spring. Volunteers will help "
+    "to move the old collection, sort the donated books and plan a series of reading events for children and "
+    "adults.\n\n"
+    "Before closing the meeting, the chair thanked everyone for their time and asked for written comments on "
+    "the draft plan by the end of the month.")
+
+
+def warm_up(config: PipelineConfig) -> None:
+    """Load, in this process, what the first pass over a partition loads on its first batch: the
+    chain's stages up to the first corpus-level one (cached per process, so the step finds them
+    built), their models and compiled loops (each stage runs once on one paragraph, nothing kept),
+    and the redactor of dropped text."""
+    from curation.document import Document
+    from curation.pipeline.chain import cached_stages
+    from curation.pipeline.plan import split_index
+    from curation.pipeline.privacy import TextGuard
+
+    docs = [Document("warm-up", WARM_TEXT)]
+    for stage in cached_stages(config.stages[:split_index(config)]):
+        result = stage(docs)
+        # A document a stage drops goes on (as it left that stage): every stage loads what it needs.
+        docs = result.kept or [d.doc for d in result.dropped] or docs
+    TextGuard.for_config(config).load()
+
+
+def warm_pool(inputs: Sequence[str], config: PipelineConfig, workers: int | None = None
+              ) -> ProcessPoolExecutor | None:
+    """A pool for a run of ``config`` over ``inputs``, its workers started now and warming up
+    (:func:`warm_up`, ~2 s of each one's CPU) while the caller does work of its own; None where
+    the run has one partition (it runs in the caller's process, as :func:`run` does) or one worker.
+
+    A Prefect flow run spends ~1.5 s importing Prefect and creating the flow run before its first
+    task, on one core: the pool's start overlaps that instead of following it.
+    """
+    from curation.io.readers import resolve_inputs
+    from curation.partition import partition_inputs
+
+    workers = workers or os.cpu_count() or 1
+    try:
+        partitions = partition_inputs(resolve_inputs(list(inputs)), config.input.partition_bytes)
+    except (CurationError, OSError):
+        return None  # the run's plan says what is wrong
+    if workers < 2 or len(partitions) < 2:
+        return None
+    pool = process_pool(workers, warm=config)
+    for _ in range(workers):  # a spawning pool starts a process per submit while none is idle
+        pool.submit(int)
+    return pool
 
 
 class LocalRunner:

@@ -59,7 +59,7 @@ class RunPlan:
     @functools.cached_property
     def split(self) -> int:
         """Index of the first corpus-level stage: stages from it on run in pass 2."""
-        return next((i for i, s in enumerate(self.stages()) if s.needs_fit), len(self.config.stages))
+        return split_index(self.config)
 
     @property
     def early_specs(self) -> list[StageSpec]:
@@ -83,6 +83,12 @@ class RunPlan:
 
     def workdir(self, stage: str) -> Path:
         return self.output / "work" / stage
+
+
+def split_index(config: PipelineConfig) -> int:
+    """Index of ``config``'s first corpus-level stage (one that needs a fit over the whole corpus)."""
+    return next((i for i, s in enumerate(config.stages) if build_stage(s.name, s.params).needs_fit),
+                len(config.stages))
 
 
 def schemas(config: PipelineConfig, stages: list[Stage], formats: Sequence[InputFormat] = ()

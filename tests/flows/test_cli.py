@@ -38,13 +38,39 @@ def test_input_without_documents_is_one_line_error(tmp_path):
     assert result.returncode == 2 and "no documents" in result.stderr and "Traceback" not in result.stderr
 
 
+# The command, noting for each pool it warmed whether Prefect was imported by then.
+SPY_SCRIPT = """
+import json, sys
+import curation.pipeline.local as local
+import flows.cli
+
+warm_pool, seen = local.warm_pool, []
+
+def spy(*args, **kwargs):
+    pool = warm_pool(*args, **kwargs)
+    seen.append(["prefect" in sys.modules, pool is not None])
+    return pool
+
+local.warm_pool = spy
+code = flows.cli.main(sys.argv[1:])
+print(json.dumps(seen))
+sys.exit(code)
+"""
+
+
 def test_run_prints_summary_and_writes_outputs(tmp_path):
+    """A run of several partitions, as a user starts it: the pool's workers start (and load the
+    stages) before the command imports Prefect, and the run prints and writes what it should."""
     cfg = tmp_path / "c.toml"
-    cfg.write_text("[tokenizer]\nvocab_size = 2000\n")
+    cfg.write_text("[tokenizer]\nvocab_size = 2000\n[input]\npartition_bytes = 1000000\n")
     out = tmp_path / "out"
     data = sample_slice(tmp_path / "slice.jsonl", 800)  # the default chain on a fifth of the sample: make run has it all
-    result = curate("run", "--input", str(data), str(MESSY), "--output", str(out), "--config", str(cfg))
+    result = subprocess.run([sys.executable, "-c", SPY_SCRIPT, "run", "--input", str(data), str(MESSY), "--output",
+                             str(out), "--config", str(cfg)], capture_output=True, text=True, cwd=ROOT,
+                            env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=600)
     assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout.strip().splitlines()[-1]) == [[False, True]]
+    assert json.loads((out / "summary.json").read_text())["partitions"] > 2
     assert "stage" in result.stdout and "quarantined (bad input)" in result.stdout
     manifest = json.loads((out / "manifest.json").read_text())
     assert f"tokens: {manifest['total_tokens']:,}" in result.stdout

@@ -85,6 +85,7 @@ FLOW_SCRIPT = textwrap.dedent("""
     import json, os, sys
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "CRITICAL")
     from curation.config import PipelineConfig
+    from curation.pipeline.local import warm_pool
     from flows.embedded import prefect_api
     kinds, inputs, base, configs = json.loads(sys.argv[1]), json.loads(sys.argv[2]), sys.argv[3], json.loads(sys.argv[4])
     with prefect_api():  # one server for every run
@@ -92,8 +93,13 @@ FLOW_SCRIPT = textwrap.dedent("""
         for kind in kinds:
             for config in configs:
                 config = PipelineConfig.model_validate(config)
-                curate.with_options(task_runner=runner(kind, None, 2))(
+                # The process pool as `curate run` gives it: started and warmed before the flow.
+                pool = warm_pool(inputs, config, 2) if kind == "process" else None
+                assert (pool is None) == (kind != "process")
+                curate.with_options(task_runner=runner(kind, None, 2, pool=pool))(
                     input=inputs, output=f"{base}/{kind}-{config.preset}", config=config)
+                if pool is not None:
+                    pool.shutdown()
 """)
 
 PRESETS_COMPARED = ("fineweb",)

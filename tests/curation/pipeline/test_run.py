@@ -179,13 +179,13 @@ def test_pool_workers_and_the_command_skip_the_last_garbage_collection(tmp_path)
     import sys
 
     from flows.curate import curate, runner
-    from curation.pipeline.local import LocalRunner, freeze_at_exit
+    from curation.pipeline.local import LocalRunner, _start_worker, freeze_at_exit
 
     with LocalRunner(workers=2) as local:
-        assert local._pool._initializer is freeze_at_exit
+        assert local._pool._initializer is _start_worker  # freeze_at_exit, then any warm-up
     for task_runner in (runner("process"), curate.task_runner):
         with task_runner.duplicate() as entered:
-            assert entered.pool._initializer is freeze_at_exit
+            assert entered.pool._initializer is _start_worker
     done = subprocess.run([sys.executable, "-c", EXIT_SCRIPT, str(tmp_path / "ran")], capture_output=True, text=True,
                           timeout=60)
     assert done.returncode == 0, done.stderr
@@ -208,3 +208,41 @@ def test_iter_texts_keeps_the_chosen_documents_in_order(tmp_path):
     assert batches == [(["d1", "d3", "d4"], ["text of d1", "text of d3", "text of d4"]), (["d20"], ["text of d20"])]
     every = [(i, t) for b_ids, b_texts in iter_texts(files, 5) for i, t in zip(b_ids, b_texts)]
     assert [p for b_ids, b_texts in batches for p in zip(b_ids, b_texts)] == [(i, t) for i, t in every if keep(i)]
+
+
+def test_a_warm_pool_starts_its_workers_with_the_first_steps_stages_loaded(tmp_path):
+    """``warm_pool``: for a run of several partitions, every worker has built (and run once) the
+    stages the first step builds, under the key that step looks them up by, and loaded the redactor
+    of dropped text, before any task; none for a run of one partition or one worker. A warm-up that
+    fails leaves a working pool (the step reports the error, in its own context)."""
+    import multiprocessing
+
+    from classifiers.default import fill_default_model
+    from curation.config import PipelineConfig
+    from curation.pipeline.local import warm_pool, warm_up
+
+    from helpers import sample_slice, warm_state
+
+    data = [str(sample_slice(tmp_path / "slice.jsonl", 1000))]
+    config = PipelineConfig.model_validate({"input": {"partition_bytes": 1 << 20}})  # the default chain
+    fill_default_model(config)
+    assert warm_pool(data, small_config(), 2) is None  # one partition: runs in the caller
+    assert warm_pool(data, config, 1) is None
+    pool = warm_pool(data, config, 2)
+    assert pool is not None
+    try:
+        with multiprocessing.Manager() as manager:  # each probe waits for the other: one per worker
+            barrier = manager.Barrier(2, timeout=120)
+            states = [f.result(timeout=180) for f in [pool.submit(warm_state, config, barrier) for _ in range(2)]]
+    finally:
+        pool.shutdown()
+    assert len({s["pid"] for s in states}) == 2
+    assert [(s["built"], s["new_builds"], s["redactors"], s["loaded"]) for s in states] == [(1, 0, 1, True)] * 2
+    broken = small_config(stages=[{"length": {"min_words": "many"}}], input={"partition_bytes": 1 << 20})
+    with pytest.raises(CurationError, match="bad parameters"):
+        warm_up(broken)
+    pool = warm_pool(data, broken, 2)
+    try:
+        assert pool.submit(sum, [1, 2]).result(timeout=60) == 3
+    finally:
+        pool.shutdown()
