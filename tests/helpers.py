@@ -140,8 +140,9 @@ def flaky_probe(marks: str, item: int) -> list:
 
 def warm_state(config: PipelineConfig, barrier=None) -> dict:
     """In a pool worker: whether the first step will find its stages built (``new_builds`` 0 when
-    it looks them up), what is cached, and whether the classifier's model (loaded on its first
-    batch) is loaded. With a ``barrier``, returns once as many workers have looked."""
+    it looks them up), what is cached, and whether the models loaded on a first batch (the
+    classifier's, the name finder's) are loaded. With a ``barrier``, returns once as many workers have looked."""
+    import json
     import os
 
     from curation.pipeline import chain, privacy
@@ -151,7 +152,9 @@ def warm_state(config: PipelineConfig, barrier=None) -> dict:
     misses = chain._built.cache_info().misses
     stages = chain.cached_stages(config.stages[:split_index(config)])
     classifier = next(s for s in stages if s.name == "quality_classifier")
+    redactor = privacy._redactor(json.dumps(privacy.TextGuard.for_config(config).pii_params, sort_keys=True))
+    loaded = classifier._loaded is not None and redactor._engines["names"]._nlp is not None
     if barrier is not None:
         barrier.wait()
     return {"pid": os.getpid(), "built": built, "new_builds": chain._built.cache_info().misses - misses,
-            "redactors": privacy._redactor.cache_info().currsize, "loaded": classifier._loaded is not None}
+            "redactors": privacy._redactor.cache_info().currsize, "loaded": loaded}
