@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import functools
 import resource
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
@@ -258,6 +259,12 @@ def pair_jaccard(block_u: _Block, block_v: _Block, u: np.ndarray, v: np.ndarray)
     return sorted_jaccard(block_u.values, block_u.offsets, ru, block_v.values, block_v.offsets, rv)
 
 
+def _load_pair_kernel() -> None:
+    """Load :func:`pair_jaccard`'s compiled merge for the store's types (one pair of tiny sets)."""
+    block = _Block(np.array([0], np.int64), np.array([0, 1], np.int64), np.array([7], np.uint32))
+    pair_jaccard(block, block, np.array([0], np.int64), np.array([0], np.int64))
+
+
 # --------------------------------------------------------------------------------------------
 # The phase
 
@@ -471,8 +478,14 @@ def cluster(workdir: str | Path, config: DedupConfig,
         save_npy(layout.needed, needed)
         counters["docs_reshingled"] = int(needed.size)
         del needed
+        # Verification runs here, in the caller's process, whose first compiled call costs ~0.7 s
+        # (Numba's registries, its BLAS check): paid while the shingle tasks run (in a pool's
+        # workers, where this process only waits), not after them.
+        loading = threading.Thread(target=_load_pair_kernel, name="load-pair-kernel", daemon=True)
+        loading.start()
         list(map_fn(functools.partial(shingle_partition, workdir=workdir, config=config),
                     [p["part_index"] for p in parts]))
+        loading.join()
         seconds["reshingle"] = time.perf_counter() - t
         t = time.perf_counter()
         store = ShingleStore(layout, parts, config.memory_budget_bytes)

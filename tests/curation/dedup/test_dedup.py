@@ -20,7 +20,7 @@ from curation.dedup import (DedupConfig, MinHasher, NormalizeConfig, UnionFind, 
                             cluster, deduplicate, exact_hashes, normalize_text, optimal_params, pair_jaccard,
                             partitions, staging_parts, s_curve, signature_partition, text_hash128, tokenize_batch,
                             tokens, word_shingle_hash)
-from curation.dedup.cluster import _Block
+from curation.dedup.cluster import _Block, shingle_partition
 from curation.dedup.normalize import _nfc, nfc_unsafe
 
 from helpers import SAMPLE
@@ -423,3 +423,19 @@ def test_survivor_mode_does_not_remove_through_chains(tmp_path):
     assert [(r["id"], r["duplicate_of"], round(r["jaccard"], 3)) for r in dup] == [("b", "a", 0.636),
                                                                                   ("c", "a", 0.385)]
     assert component.clusters == 1
+
+
+def test_the_pair_check_loads_while_the_shingle_tasks_run(sample_files, tmp_path):
+    """Verification runs in the caller's process, whose first compiled call costs ~0.7 s: that load
+    runs beside the shingle tasks (in a pool they leave this process waiting), not after them."""
+    import threading
+
+    seen: list[list[str]] = []
+
+    def map_fn(fn, items):
+        if getattr(fn, "func", None) is shingle_partition:
+            seen.append([t.name for t in threading.enumerate()])
+        return map(fn, items)
+
+    result = deduplicate(sample_files, tmp_path / "w", DedupConfig(), map_fn=map_fn)
+    assert result.verified_pairs > 0 and len(seen) == 1 and "load-pair-kernel" in seen[0]
