@@ -14,6 +14,7 @@ pool or on Ray) implement it.
 from __future__ import annotations
 
 import functools
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -21,7 +22,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from curation.config import PipelineConfig
-from curation.pipeline.finalize import finalize
+from curation.pipeline.finalize import finalize, import_ahead
 from curation.pipeline.plan import RunPlan
 from curation.pipeline.result import RunResult
 from curation.pipeline.steps import fit_stages, filter_partition, late_partition, resolve_duplicate_ids, \
@@ -91,6 +92,7 @@ def execute(plan: RunPlan, runner: Runner, started: float | None = None, keep_in
     """Run ``plan``'s graph on ``runner``; return the last step's result."""
     results: dict[str, Any] = {"fits": [], "late": [], "started": time.time() if started is None else started,
                                "keep_intermediate": keep_intermediate}
+    threading.Thread(target=import_ahead, name="import-ahead").start()
     for step in build_graph(plan):
         kwargs = {name: results[name] for name in step.inputs}
         if step.per_partition:

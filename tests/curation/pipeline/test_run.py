@@ -246,3 +246,16 @@ def test_a_warm_pool_starts_its_workers_with_the_first_steps_stages_loaded(tmp_p
         assert pool.submit(sum, [1, 2]).result(timeout=60) == 3
     finally:
         pool.shutdown()
+
+
+def test_the_last_steps_imports_load_in_a_thread_beside_the_work(tmp_path, monkeypatch):
+    """The report's and card's imports (~0.6 s) load in a thread started with the run, while the
+    process waits for the partitions' tasks: after them they were the serial tail."""
+    import threading
+
+    from curation.pipeline import graph
+
+    ran: list[str] = []
+    monkeypatch.setattr(graph, "import_ahead", lambda: ran.append(threading.current_thread().name))
+    run([str(SAMPLE)], tmp_path / "out", small_config(), progress=False)
+    assert ran == ["import-ahead"]
