@@ -150,11 +150,13 @@ def warm_state(config: PipelineConfig, barrier=None) -> dict:
 
     built = chain._built.cache_info().currsize
     misses = chain._built.cache_info().misses
+    redactors = privacy._redactor.cache_info().currsize
     stages = chain.cached_stages(config.stages[:split_index(config)])
     classifier = next(s for s in stages if s.name == "quality_classifier")
     redactor = privacy._redactor(json.dumps(privacy.TextGuard.for_config(config).pii_params, sort_keys=True))
-    loaded = classifier._loaded is not None and redactor._engines["names"]._nlp is not None
+    loaded = (classifier._loaded is not None and redactor._engines is not None
+              and redactor._engines["names"]._nlp is not None)
     if barrier is not None:
         barrier.wait()
     return {"pid": os.getpid(), "built": built, "new_builds": chain._built.cache_info().misses - misses,
-            "redactors": privacy._redactor.cache_info().currsize, "loaded": loaded}
+            "redactors": redactors, "loaded": loaded}

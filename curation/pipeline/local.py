@@ -70,22 +70,29 @@ def call_each(fn: Callable[[Any], Any], items: Sequence[Any]) -> list[Any]:
     return [fn(item) for item in items]
 
 
-def process_pool(workers: int, warm: PipelineConfig | None = None) -> ProcessPoolExecutor:
+def process_pool(workers: int, warm: PipelineConfig | None = None, warm_workers: int | None = None
+                 ) -> ProcessPoolExecutor:
     """The pool steps run on: ``workers`` spawned processes (no fork of a process holding threads
-    and models), each skipping the collector's last pass (:func:`freeze_at_exit`) and, given a
-    config to ``warm`` for, loading what the run's first step loads (:func:`warm_up`) as it
-    starts. Workers start on the first submit."""
-    return ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"), initializer=_start_worker,
-                               initargs=(warm,))
+    and models), each skipping the collector's last pass (:func:`freeze_at_exit`). Given a config
+    to ``warm`` for, the first ``warm_workers`` (default: all) to start load what the run's first
+    step loads (:func:`warm_up`) as they start. Workers start on the first submit."""
+    context = multiprocessing.get_context("spawn")
+    left = context.Value("i", workers if warm_workers is None else warm_workers) if warm is not None else None
+    return ProcessPoolExecutor(workers, mp_context=context, initializer=_start_worker, initargs=(warm, left))
 
 
-def _start_worker(warm: PipelineConfig | None) -> None:
+def _start_worker(warm: PipelineConfig | None, left: Any = None) -> None:
     freeze_at_exit()
-    if warm is not None:
-        try:
-            warm_up(warm)
-        except Exception:  # noqa: BLE001 - the step that needs it fails with its own context
-            pass
+    if warm is None:
+        return
+    with left.get_lock():  # a worker started later (dedup's phases fan out wider) loads only what it uses
+        if left.value <= 0:
+            return
+        left.value -= 1
+    try:
+        warm_up(warm)
+    except Exception:  # noqa: BLE001 - the step that needs it fails with its own context
+        pass
 
 
 # A plain paragraph that the default filters keep, so every stage does its whole work on it.
@@ -121,9 +128,10 @@ def warm_up(config: PipelineConfig) -> None:
 
 def warm_pool(inputs: Sequence[str], config: PipelineConfig, workers: int | None = None
               ) -> ProcessPoolExecutor | None:
-    """A pool for a run of ``config`` over ``inputs``, its workers started now and warming up
-    (:func:`warm_up`, ~2 s of each one's CPU) while the caller does work of its own; None where
-    the run has one partition (it runs in the caller's process, as :func:`run` does) or one worker.
+    """A pool of ``workers`` processes for a run of ``config`` over ``inputs``, as many as its first
+    pass has partitions started now and warming up (:func:`warm_up`, ~2 s of each one's CPU) while
+    the caller does work of its own; None where the run has one partition (it runs in the caller's
+    process, as :func:`run` does) or one worker.
 
     A Prefect flow run spends ~1.5 s importing Prefect and creating the flow run before its first
     task, on one core: the pool's start overlaps that instead of following it.
@@ -138,8 +146,10 @@ def warm_pool(inputs: Sequence[str], config: PipelineConfig, workers: int | None
         return None  # the run's plan says what is wrong
     if workers < 2 or len(partitions) < 2:
         return None
-    pool = process_pool(workers, warm=config)
-    for _ in range(workers):  # a spawning pool starts a process per submit while none is idle
+    # As many as the first pass has partitions: more would load models (~300 MB each) for nothing.
+    started = min(workers, len(partitions))
+    pool = process_pool(workers, warm=config, warm_workers=started)
+    for _ in range(started):  # a spawning pool starts a process per submit while none is idle
         pool.submit(int)
     return pool
 

@@ -219,9 +219,14 @@ def test_a_warm_pool_starts_its_workers_with_the_first_steps_stages_loaded(tmp_p
 
     from classifiers.default import fill_default_model
     from curation.config import PipelineConfig
+    from curation.io.readers import resolve_inputs
+    from curation.partition import partition_inputs
     from curation.pipeline.local import warm_pool, warm_up
 
     from helpers import sample_slice, warm_state
+
+    def plan_partitions(inputs, config):
+        return partition_inputs(resolve_inputs(inputs), config.input.partition_bytes)
 
     data = [str(sample_slice(tmp_path / "slice.jsonl", 1000))]
     config = PipelineConfig.model_validate({"input": {"partition_bytes": 1 << 20}})  # the default chain
@@ -238,6 +243,18 @@ def test_a_warm_pool_starts_its_workers_with_the_first_steps_stages_loaded(tmp_p
         pool.shutdown()
     assert len({s["pid"] for s in states}) == 2
     assert [(s["built"], s["new_builds"], s["redactors"], s["loaded"]) for s in states] == [(1, 0, 1, True)] * 2
+    # More workers than partitions: as many warm up as the first pass has partitions; the others
+    # (started when dedup's phases fan out wider) load only what their tasks use.
+    parts = len(plan_partitions(data, config))
+    pool = warm_pool(data, config, parts + 1)
+    try:
+        with multiprocessing.Manager() as manager:
+            barrier = manager.Barrier(parts + 1, timeout=120)
+            futures = [pool.submit(warm_state, config, barrier) for _ in range(parts + 1)]
+            states = [f.result(timeout=180) for f in futures]
+    finally:
+        pool.shutdown()
+    assert sorted((s["built"], s["redactors"], s["loaded"]) for s in states) == [(0, 0, False)] + [(1, 1, True)] * parts
     broken = small_config(stages=[{"length": {"min_words": "many"}}], input={"partition_bytes": 1 << 20})
     with pytest.raises(CurationError, match="bad parameters"):
         warm_up(broken)
