@@ -81,7 +81,9 @@ def process_pool(workers: int, warm: PipelineConfig | None = None, warm_workers:
     return ProcessPoolExecutor(workers, mp_context=context, initializer=_start_worker, initargs=(warm, left))
 
 
-def _start_worker(warm: PipelineConfig | None, left: Any = None) -> None:
+def _start_worker(warm: PipelineConfig | None, left: Any) -> None:
+    """A pool worker's start: :func:`freeze_at_exit`, then :func:`warm_up` while ``left`` (a
+    shared counter, None without ``warm``) says more workers may warm up."""
     freeze_at_exit()
     if warm is None:
         return
