@@ -425,17 +425,32 @@ def test_survivor_mode_does_not_remove_through_chains(tmp_path):
     assert component.clusters == 1
 
 
-def test_the_pair_check_loads_while_the_shingle_tasks_run(sample_files, tmp_path):
+def test_the_pair_check_loads_while_the_shingle_tasks_run(sample_files, tmp_path, monkeypatch):
     """Verification runs in the caller's process, whose first compiled call costs ~0.7 s: that load
     runs beside the shingle tasks (in a pool they leave this process waiting), not after them."""
+    import importlib
     import threading
 
-    seen: list[list[str]] = []
+    cluster = importlib.import_module("curation.dedup.cluster")  # the package exports a function of that name
+    loading, shingling = threading.Event(), threading.Event()
+    loaders: list[str] = []
+    overlapped: list[bool] = []
+    real_load = cluster._load_pair_kernel
+
+    def load():
+        # The kernel may already be loaded in this test process and the real load return at
+        # once; holding the loader until the shingle tasks start shows the two overlap.
+        loading.set()
+        loaders.append(threading.current_thread().name)
+        shingling.wait(10)
+        real_load()
 
     def map_fn(fn, items):
         if getattr(fn, "func", None) is shingle_partition:
-            seen.append([t.name for t in threading.enumerate()])
+            overlapped.append(loading.wait(10))
+            shingling.set()
         return map(fn, items)
 
+    monkeypatch.setattr(cluster, "_load_pair_kernel", load)
     result = deduplicate(sample_files, tmp_path / "w", DedupConfig(), map_fn=map_fn)
-    assert result.verified_pairs > 0 and len(seen) == 1 and "load-pair-kernel" in seen[0]
+    assert result.verified_pairs > 0 and overlapped == [True] and loaders == ["load-pair-kernel"]
