@@ -10,6 +10,7 @@ import threading
 from pathlib import Path
 
 import fsspec
+import fsspec.implementations.memory  # the test below patches it: imported, not left to an earlier test
 import pyarrow.parquet as pq
 import pytest
 
