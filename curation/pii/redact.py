@@ -365,8 +365,17 @@ class PIIRedactor(Stage):
         return [sorted(set(spans), key=lambda r: (r[1], r[2], r[0])) for spans in found]
 
     def detect(self, texts: list[str]) -> list[list[Detection]]:
-        """What the stage redacts: non-overlapping detections per text, sorted by start."""
-        return [[Detection(*r) for r in remove_overlaps(spans)] for spans in self.find(texts)]
+        """What the stage redacts: non-overlapping detections per text, sorted by start.
+
+        A text's detections depend on it alone, so each distinct text is analysed once: a batch's
+        ``source`` fields are mostly one file name, and exact duplicates are one text.
+        """
+        distinct = list(dict.fromkeys(texts))
+        found = [[Detection(*r) for r in remove_overlaps(spans)] for spans in self.find(distinct)]
+        if len(distinct) == len(texts):
+            return found
+        by_text = dict(zip(distinct, found))
+        return [list(by_text[text]) for text in texts]
 
     def _find_in_windows(self, texts: list[str], found: list[list[tuple[str, int, int]]],
                          lines: list[LineRuns]) -> None:

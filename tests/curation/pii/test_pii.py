@@ -228,6 +228,20 @@ def test_counts_counters_and_idempotence(stage):
                          schema=pa.schema(stage.attributes))
 
 
+def test_each_distinct_text_is_analysed_once(stage, monkeypatch):
+    """A text's detections depend on it alone: a batch's repeated source fields (one file name) and
+    its exact duplicates are analysed once each, and get the detections they get alone."""
+    docs = [Document(str(i), TEXT if i % 2 else "mail x@gmx.de", source="from jan.smit@gmx.de") for i in range(6)]
+    alone = [stage([d]).kept[0] for d in docs]
+    seen: list[list[str]] = []
+    find = stage.find
+    monkeypatch.setattr(stage, "find", lambda texts, prescreen=None: seen.append(list(texts)) or find(texts, prescreen))
+    kept = stage(docs).kept
+    assert seen == [["from jan.smit@gmx.de"], ["mail x@gmx.de", TEXT]]
+    assert [(d.text, d.source, d.attributes) for d in kept] == [(d.text, d.source, d.attributes) for d in alone]
+    assert kept[0].source == "from <EMAIL>" and kept[1].text != TEXT
+
+
 def test_density_drop():
     dense = Document("dense", "a@gmx.de b@gmx.de c@gmx.de")
     sparse = Document("sparse", "write to a@gmx.de " + "word " * 100)
