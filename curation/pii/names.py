@@ -174,6 +174,8 @@ def _runs_from(firsts: str) -> re.Pattern[str]:
 
 
 RUN_AT = re.compile(r"[\w'-]*")
+# Windows whose NER result a finder keeps (each at most ~250 characters: a few MB).
+PERSONS_KEPT = 20_000
 # Up to this many parts, each is looked for with str.find; past it, one scan visits every run that
 # starts with a part's first letter (a 750 kB maintainer list holds 1,824 name parts).
 FIND_PARTS = 16
@@ -258,9 +260,14 @@ class NameFinder:
         self.use_ner = use_ner
         self.ner_batch_size = ner_batch_size
         self._nlp: Any = None
+        # window text -> the model's PERSON spans in it. The model reads each window on its own (its
+        # entities do not depend on the other windows of a batch; a test checks it), and near
+        # duplicates and boilerplate bring the same windows back (a third of them on the bench corpus).
+        self._persons: dict[str, tuple[tuple[int, int], ...]] = {}
 
     def __getstate__(self) -> dict[str, Any]:
-        return {**{k: getattr(self, k) for k in ("public_attribution", "use_ner", "ner_batch_size")}, "_nlp": None}
+        return {**{k: getattr(self, k) for k in ("public_attribution", "use_ner", "ner_batch_size")}, "_nlp": None,
+                "_persons": {}}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         for k, v in state.items():
@@ -375,6 +382,16 @@ class NameFinder:
 
     # ------------------------------------------------------------ detection
 
+    def _person_spans(self, windows: list[str]) -> dict[str, tuple[tuple[int, int], ...]]:
+        """The NER model's PERSON spans of each window, each distinct window read once per finder."""
+        distinct = list(dict.fromkeys(windows))
+        if len(self._persons) + len(distinct) > PERSONS_KEPT:
+            self._persons.clear()
+        new = [w for w in distinct if w not in self._persons]
+        for window, doc in zip(new, self.nlp().pipe(new, batch_size=self.ner_batch_size)):
+            self._persons[window] = tuple((ent.start_char, ent.end_char) for ent in doc.ents if ent.label_ == "PERSON")
+        return {w: self._persons[w] for w in windows}
+
     def find(self, texts: list[str], lines: list[LineRuns] | None = None) -> list[list[tuple[str, int, int]]]:
         """Sorted ``("PERSON", start, end)`` spans per text; ``lines``: the texts'
         :func:`~curation.pii.lines.line_runs`, if already computed."""
@@ -404,10 +421,10 @@ class NameFinder:
                 else:
                     names[i].setdefault(key, False)
         if doubtful:
-            docs = self.nlp().pipe([w for _, _, w, _ in doubtful], batch_size=self.ner_batch_size)
-            for (i, c, _, offset), doc in zip(doubtful, docs):
+            persons = self._person_spans([w for _, _, w, _ in doubtful])
+            for (i, c, window, offset) in doubtful:
                 s, e = c.start - offset, c.end - offset
-                if any(ent.label_ == "PERSON" and ent.start_char < e and s < ent.end_char for ent in doc.ents):
+                if any(start < e and s < end for start, end in persons[window]):
                     names[i][" ".join(c.words)] = True
         lex = load_lexicons()
         for i, cands in enumerate(spans):

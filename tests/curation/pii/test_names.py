@@ -130,6 +130,38 @@ def test_deterministic_and_picklable():
     assert again._nlp is None and again.find(texts) == first == NameFinder().find(texts)
 
 
+def test_the_ner_model_reads_each_window_once(monkeypatch):
+    """The model's PERSON spans are kept per window: a window seen before (a near duplicate's, a
+    repeated line's) is not read again, and the verdicts are those of a finder that never saw it."""
+    with gzip.open(SAMPLE, "rt") as fh:
+        texts = [json.loads(line)["text"] for line in fh][:300]
+    texts += ["Xiang Zhang fixed it.", "Mark Price opened the release.\nXiang Zhang fixed it."]
+    finder = NameFinder()
+    nlp = finder.nlp()
+    read: list[str] = []
+    pipe = nlp.pipe
+    monkeypatch.setattr(nlp, "pipe", lambda windows, **kw: pipe(read.extend(windows) or windows, **kw))
+    first = finder.find(texts)
+    assert len(read) == len(set(read)) >= 3 and "Xiang Zhang fixed it." in read
+    read.clear()
+    assert finder.find(texts[::-1]) == first[::-1] and read == []
+    assert first == NameFinder().find(texts)
+
+
+def test_a_windows_entities_do_not_depend_on_its_batch():
+    """What keeping the model's spans per window rests on: the model reads each window alone."""
+    with gzip.open(SAMPLE, "rt") as fh:
+        lines = [line for r in map(json.loads, fh) for line in r["text"].splitlines() if 20 < len(line) < 250]
+    windows = lines[:: max(1, len(lines) // 200)][:200]
+    nlp = NameFinder().nlp()
+    ents = [[(e.label_, e.start_char, e.end_char) for e in doc.ents] for doc in nlp.pipe(windows, batch_size=256)]
+    assert any(ents)
+    assert ents == [[(e.label_, e.start_char, e.end_char) for e in nlp(w).ents] for w in windows]
+    shuffled = windows[1::2] + windows[::2]
+    again = dict(zip(shuffled, nlp.pipe(shuffled, batch_size=64)))
+    assert ents == [[(e.label_, e.start_char, e.end_char) for e in again[w].ents] for w in windows]
+
+
 def test_particles_and_date_words():
     text = ("Maria van 't Erve and Mirthe van Hoevel en van Zwindrecht wrote on 12 Sep Thu; "
             "Sep Adriaense and Jun Li replied.")
