@@ -105,7 +105,6 @@ PLACE_FIRST = frozenset({"San", "Santa", "Santo", "Saint", "Sainte", "St", "Moun
 DATE_WORDS = frozenset("Feb Apr Jun Jul Aug Sep Sept Oct Nov Dec Mon Tue Tues Wed Thu Thur Thurs Fri Sat".split())
 FENCED = re.compile(r"(?ms)^[ \t]*(```|~~~).*?(?:^[ \t]*\1|\Z)")
 INLINE_CODE = re.compile(r"`[^`\n]+`")
-NON_SPACE = re.compile(r"\S+")
 COPYRIGHT = re.compile(r"(?i)copyright|\u00a9|\(c\)\s*(?:19|20)\d\d|SPDX-FileCopyrightText")
 
 
@@ -335,11 +334,18 @@ class NameFinder:
         for m in scan(RUN, text, lines.name_runs):
             if not starts_word(text, m.start()) or in_code(m.start()):
                 continue
-            # Name words with their offsets; particles and initials stay inside the span only.
-            tokens = [(w.group(), m.start() + w.start(), m.start() + w.end()) for w in NON_SPACE.finditer(m.group())
-                      if w.group() not in PARTICLES and not (len(w.group()) == 2 and w.group()[1] == ".")]
-            if not any(t[0] in lex.first for t in tokens) and tokens[-1][0] not in lex.last:
+            # RUN joins its words with single spaces. Name words: particles and initials stay
+            # inside the span only. Most runs hold no known name; their offsets are never needed.
+            pieces = m.group().split(" ")
+            words = [w for w in pieces if w not in PARTICLES and not (len(w) == 2 and w[1] == ".")]
+            if not any(w in lex.first for w in words) and words[-1] not in lex.last:
                 continue  # no known name in it: Google Cloud, Dataproc Metastore
+            tokens = []
+            pos = m.start()
+            for w in pieces:
+                if w not in PARTICLES and not (len(w) == 2 and w[1] == "."):
+                    tokens.append((w, pos, pos + len(w)))
+                pos += len(w) + 1
             # "Yesterday John Smith", "Thanks Anna Berg": the name starts at its first name.
             while len(tokens) > 2 and tokens[0][0] not in lex.first and tokens[1][0] in lex.first:
                 tokens.pop(0)
