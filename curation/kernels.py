@@ -564,6 +564,7 @@ LINE_NUMBERED, LINE_DIGIT_TRIGGER, LINE_NAME_RUN, LINE_GREETING, LINE_STREET, LI
 _FEATURES = 6
 _FNV_OFFSET = np.uint64(0xCBF29CE484222325)
 _FNV_PRIME = np.uint64(0x100000001B3)
+_STREET_MASK = np.uint64((1 << 16) - 1)
 
 
 @_compiled
@@ -748,8 +749,9 @@ def _ends_with_one(data: np.ndarray, start: int, end: int, words: np.ndarray, of
 
 @_compiled
 def _street_word_on(data: np.ndarray, ls: int, le: int, words: np.ndarray, wide_words: np.ndarray,
-                    endings: np.ndarray, ending_offsets: np.ndarray) -> bool:
-    """Whether the line ``data[ls:le]`` holds a street word (see :func:`pii_lines`)."""
+                    seen: np.ndarray, endings: np.ndarray, ending_offsets: np.ndarray) -> bool:
+    """Whether the line ``data[ls:le]`` holds a street word (see :func:`pii_lines`; ``seen``: whether
+    some street word's hash has each value of its low bits, a table lookup before the search)."""
     j = ls
     while j < le:
         c = data[j]
@@ -759,7 +761,8 @@ def _street_word_on(data: np.ndarray, ls: int, le: int, words: np.ndarray, wide_
             while j < le and (65 <= data[j] <= 90 or 97 <= data[j] <= 122):
                 h = (h ^ np.uint64(data[j])) * _FNV_PRIME
                 j += 1
-            if _in_sorted(words, h) or (j < le and data[j] >= 0x80 and _in_sorted(wide_words, h)):
+            if seen[h & _STREET_MASK] and (_in_sorted(words, h) or (j < le and data[j] >= 0x80
+                                                                    and _in_sorted(wide_words, h))):
                 return True
             if j == ws:
                 j += 1
@@ -827,8 +830,15 @@ def pii_lines(data: np.ndarray, text_offsets: np.ndarray, digits: np.ndarray, pa
     for g in range(greeting_offsets.size - 1):
         opens[greetings[greeting_offsets[g]]] = True
         pairs_greeting[(np.int64(greetings[greeting_offsets[g]]) << 8) | greetings[greeting_offsets[g] + 1]] = True
+    street_seen = np.zeros(np.int64(_STREET_MASK) + 1, np.bool_)
+    for h in street_words:
+        street_seen[h & _STREET_MASK] = True
+    for h in wide_street_words:
+        street_seen[h & _STREET_MASK] = True
     anchors = np.zeros(literal_offsets.size - 1, np.int64)
     anchor_bytes = np.zeros(256, np.bool_)
+    literal_before = np.zeros(1 << 16, np.bool_)
+    literal_after = np.zeros(1 << 16, np.bool_)
     for g in range(literal_offsets.size - 1):
         at = 0
         while at < literal_offsets[g + 1] - literal_offsets[g] - 1 and 97 <= literals[literal_offsets[g] + at] <= 122:
@@ -836,6 +846,13 @@ def pii_lines(data: np.ndarray, text_offsets: np.ndarray, digits: np.ndarray, pa
         anchors[g] = at
         anchor_bytes[literals[literal_offsets[g] + at]] = True
         opens[literals[literal_offsets[g] + at]] = True
+        # And by the byte before its anchor (after it, for an anchor that opens the literal): most
+        # of the text's "-", "_" and capitals fail this one table lookup.
+        x = literal_offsets[g] + at
+        if at > 0:
+            literal_before[(np.int64(literals[x - 1]) << 8) | literals[x]] = True
+        else:
+            literal_after[(np.int64(literals[x]) << 8) | literals[x + 1]] = True
     for t in range(n_texts):
         a = text_offsets[t]
         b = text_offsets[t + 1]
@@ -902,27 +919,32 @@ def pii_lines(data: np.ndarray, text_offsets: np.ndarray, digits: np.ndarray, pa
                             break
                         after_digit = False
                     j += step
-            for j in range(ls, le - 1):  # a space before a name word: branch-free until one
-                c = data[j + 1]
-                if (data[j] == 32) & ((65 <= c) & (c <= 90) | (c == 0xC3)):
-                    if _title_len(data, j + 1, le) and _name_before(data, ls, j, particles, particle_offsets):
-                        flags[LINE_NAME_RUN] = True
-                        break
+            # One pass for the rest: a space before a name word, a greeting, a literal.
+            named = False
             greeting = False
             literal = False
             for j in range(ls, le):
                 c = data[j]
-                if opens[c]:
+                if c == 32:
+                    if not named and j + 1 < le:
+                        d = data[j + 1]
+                        if (65 <= d <= 90 or d == 0xC3) and _title_len(data, j + 1, le) \
+                                and _name_before(data, ls, j, particles, particle_offsets):
+                            named = True
+                elif opens[c]:
                     if not greeting and j + 1 < le and pairs_greeting[(np.int64(c) << 8) | data[j + 1]]:
                         greeting = _greeting_at(data, j, le, b, greetings, greeting_offsets)
-                    if not literal and anchor_bytes[c]:
+                    if not literal and anchor_bytes[c] and (
+                            (j > ls and literal_before[(np.int64(data[j - 1]) << 8) | c])
+                            or (j + 1 < le and literal_after[(np.int64(c) << 8) | data[j + 1]])):
                         literal = _literal_around(data, j, ls, le, literals, literal_offsets, anchors)
-                    if greeting and literal:
-                        break
+                if named and greeting and literal:
+                    break
+            flags[LINE_NAME_RUN] = named
             flags[LINE_LITERAL] = literal
             flags[LINE_GREETING] = greeting or greeted
-            flags[LINE_STREET] = digit and _street_word_on(data, ls, le, street_words, wide_street_words, endings,
-                                                           ending_offsets)
+            flags[LINE_STREET] = digit and _street_word_on(data, ls, le, street_words, wide_street_words,
+                                                           street_seen, endings, ending_offsets)
             greeted = greeting
             end = ci + 1 if i < b else ci
             for f in range(_FEATURES):
