@@ -97,7 +97,7 @@ def _engines(pattern_entities: tuple[str, ...], nlp_max_length: int, private_ips
     def triggers(entities: list[str]) -> Triggers:
         recognizers = [rec.RECOGNIZERS[e] for e in entities]
         regexes = dict.fromkeys(t for r in recognizers for t in r.TRIGGER_REGEXES)
-        return Triggers(
+        return Triggers.of(
             tuple(entities), tuple(dict.fromkeys(t for r in recognizers for t in r.TRIGGER_LITERALS)),
             # The digit trigger's lines come from curation.pii.lines' compiled pass, not from the regex.
             tuple(re.compile(t) for t in regexes if t != rec.DIGIT_TRIGGER), rec.DIGIT_TRIGGER in regexes,
@@ -134,11 +134,22 @@ class Triggers(NamedTuple):
     digit: bool  # a match of recognizers.DIGIT_TRIGGER, from curation.pii.lines
     block: str | None  # from here to the text's end (a private key block)
 
+    @classmethod
+    def of(cls, entities: tuple[str, ...], literals: tuple[str, ...], regexes: tuple[re.Pattern[str], ...],
+           digit: bool, block: str | None) -> Triggers:
+        return cls(entities, literals, regexes, digit, block, any(len(lit) > 1 for lit in literals),
+                   tuple(lit for lit in literals if len(lit) == 1))
+
+    # Derived (:meth:`of`), as windows() asks for every text and group: the literals of two
+    # characters or more are line_runs' (one feature for all of them), one character is str.find's.
+    long_literals: bool = False
+    short_literals: tuple[str, ...] = ()
+
     @property
     def uses_lines(self) -> bool:
         """Whether some of these triggers come from :func:`~curation.pii.lines.line_runs`: the digit
         trigger, and every literal of two characters or more (one character: ``str.find``)."""
-        return self.digit or any(len(literal) > 1 for literal in self.literals)
+        return self.digit or self.long_literals
 
 
 class PIIRedactor(Stage):
@@ -301,32 +312,33 @@ class PIIRedactor(Stage):
             lines = line_runs([text])[0]
         if trig.digit:  # the lines holding a match of DIGIT_TRIGGER
             ranges += LineRuns.windows(text, lines.digit_trigger)  # type: ignore[union-attr]
-
-        def take(start: int, end: int) -> int:
-            """Record the line(s) holding text[start:end]; return where that range ends."""
-            line_end = text.find("\n", end)
-            line_end = len(text) if line_end < 0 else line_end
-            ranges.append((text.rfind("\n", 0, start) + 1, line_end))
-            return line_end
-
         # Literals of two characters or more: lines curation.pii.lines marked (every line holding
         # any of them, a superset of this group's: exact, as a recognizer finds nothing on a line
         # without its trigger). Then one character with str.find and each regex: separate scans are
-        # several times faster than one alternation, which defeats the regex engine's first-character skip.
-        if any(len(literal) > 1 for literal in trig.literals):
+        # several times faster than one alternation, which defeats the regex engine's first-character
+        # skip. The rest of a taken line need not be scanned.
+        if trig.long_literals:
             ranges += LineRuns.windows(text, lines.literals)  # type: ignore[union-attr]
-        for literal in (lit for lit in trig.literals if len(lit) == 1):
+        for literal in trig.short_literals:
             pos = text.find(literal)
             while pos >= 0:
-                pos = text.find(literal, take(pos, pos + len(literal)))
+                line_end = text.find("\n", pos + len(literal))
+                line_end = len(text) if line_end < 0 else line_end
+                ranges.append((text.rfind("\n", 0, pos) + 1, line_end))
+                pos = text.find(literal, line_end)
         for regex in trig.regexes:
             m = regex.search(text)
-            while m is not None:  # the rest of a taken line need not be scanned
-                m = regex.search(text, take(m.start(), m.end()))
+            while m is not None:
+                line_end = text.find("\n", m.end())
+                line_end = len(text) if line_end < 0 else line_end
+                ranges.append((text.rfind("\n", 0, m.start()) + 1, line_end))
+                m = regex.search(text, line_end)
         if trig.block:
             begin = text.find(trig.block)
             if begin >= 0:
                 ranges.append((text.rfind("\n", 0, begin) + 1, len(text)))
+        if len(ranges) < 2:  # most texts, for most groups: none
+            return ranges
         ranges.sort()
         merged: list[tuple[int, int]] = []
         for start, end in ranges:
