@@ -190,3 +190,26 @@ def test_the_index_is_cached_by_the_items_and_rebuilt_when_unreadable(tmp_path, 
     blocked = tmp_path / "file"
     blocked.write_text("")
     assert (NgramIndex.cached(texts, 13, 8, blocked / "sub")[0].hashes == built.hashes).all()  # no cache, same index
+
+
+def test_the_prefix_bit_table_passes_every_hash_it_holds_and_few_others():
+    """The index lookup's prefilter: a query passes its bit table if its top bits are some indexed
+    hash's (so no match is lost), and the lookup finds exactly the queries np.isin finds."""
+    import numpy as np
+
+    from curation.decontam import ngrams
+
+    rng = np.random.default_rng(0)
+    hashes = np.unique(rng.integers(0, 2**64, 200_000, dtype=np.uint64))
+    hashes = np.concatenate([hashes, hashes[:10] ^ np.uint64(1)])  # neighbours: one bit table byte, twice
+    hashes.sort()
+    table = ngrams._prefix_bits(hashes)
+    top = hashes >> np.uint64(64 - ngrams.PREFILTER_BITS)
+    bits = np.unpackbits(table, bitorder="little")
+    assert np.array_equal(np.flatnonzero(bits), np.unique(top))
+    queries = np.concatenate([rng.integers(0, 2**64, 500_000, dtype=np.uint64), hashes[::7]])
+    rng.shuffle(queries)
+    where, at = ngrams._lookup(hashes, table, queries)
+    assert np.array_equal(where, np.flatnonzero(np.isin(queries, hashes)))
+    assert np.array_equal(hashes[at], queries[where]) and where.size >= hashes[::7].size
+    assert not ngrams._prefix_bits(np.zeros(0, np.uint64)).any()
