@@ -332,14 +332,17 @@ class NameFinder:
             return marked, bool(COPYRIGHT.search(text[line_start:line_end]))
 
         for m in scan(RUN, text, lines.name_runs):
-            if not starts_word(text, m.start()) or in_code(m.start()):
+            if not starts_word(text, m.start()):
                 continue
             # RUN joins its words with single spaces. Name words: particles and initials stay
-            # inside the span only. Most runs hold no known name; their offsets are never needed.
+            # inside the span only. Most runs hold no known name; their offsets, and the text's code
+            # spans (a regex over the whole text), are never needed.
             pieces = m.group().split(" ")
             words = [w for w in pieces if w not in PARTICLES and not (len(w) == 2 and w[1] == ".")]
             if not any(w in lex.first for w in words) and words[-1] not in lex.last:
                 continue  # no known name in it: Google Cloud, Dataproc Metastore
+            if in_code(m.start()):
+                continue
             tokens = []
             pos = m.start()
             for w in pieces:
@@ -357,10 +360,10 @@ class NameFinder:
             yield Candidate(start, end, tuple(t[0] for t in tokens), marked, initial(start), public)
         for m in scan(SINGLE, text, lines.greetings):
             name = m.group("name")
-            if not starts_word(text, m.start()) or in_code(m.start("name")):
+            if not starts_word(text, m.start()):
                 continue
             title = bool(m.group("title")) or text[m.start():m.start("name")].rstrip(" ,.\n") in TITLES
-            if title or name in lex.first:
+            if (title or name in lex.first) and not in_code(m.start("name")):
                 _, public = context(m.start("name"), m.end("name"))
                 yield Candidate(m.start("name"), m.end("name"), (name,), True, False, public)
 
