@@ -215,6 +215,29 @@ def ngram_hashes(token_hashes: np.ndarray, offsets: np.ndarray, n: int) -> tuple
 
 
 @_compiled
+def window_hashes(word_hashes: np.ndarray, n: int) -> np.ndarray:
+    """``h = h * COMBINE + w (mod 2**64)`` over words ``i .. i+n-1`` of the flat stream, for every
+    ``i`` (:func:`curation.decontam.ngrams.window_hashes`): rolled, the word leaving the window
+    subtracted times ``COMBINE ** n``, one pass instead of ``2n`` whole-array numpy passes."""
+    count = max(word_hashes.size - n + 1, 0)
+    out = np.empty(count, np.uint64)
+    if count == 0:
+        return out
+    leaving = np.uint64(1)
+    for _ in range(n):
+        leaving *= _COMBINE
+    h = np.uint64(0)
+    for k in range(n - 1):
+        h = h * _COMBINE + word_hashes[k]
+    for i in range(count):
+        h = h * _COMBINE + word_hashes[i + n - 1]
+        if i > 0:
+            h -= word_hashes[i - 1] * leaving
+        out[i] = h
+    return out
+
+
+@_compiled
 def _fmix64(h: np.uint64) -> np.uint64:
     h ^= h >> np.uint64(33)
     h *= np.uint64(0xFF51AFD7ED558CCD)

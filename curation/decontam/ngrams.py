@@ -85,7 +85,15 @@ def combine(word_hashes: list[int]) -> int:
 
 
 def window_hashes(word_hashes: np.ndarray, n: int) -> np.ndarray:
-    """The hash of words ``i .. i+n-1`` of the flat stream for every ``i``, across documents too."""
+    """The hash of words ``i .. i+n-1`` of the flat stream for every ``i``, across documents too:
+    :func:`combine` of each window (:func:`window_hashes_reference`), in one compiled pass."""
+    from curation.kernels import window_hashes as rolled  # Numba: only where windows are hashed
+
+    return rolled(word_hashes, n)
+
+
+def window_hashes_reference(word_hashes: np.ndarray, n: int) -> np.ndarray:
+    """:func:`window_hashes` as numpy passes: the definition, kept for the tests."""
     count = max(int(word_hashes.size) - n + 1, 0)
     acc = word_hashes[:count].copy()
     for k in range(1, n):

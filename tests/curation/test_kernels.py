@@ -22,7 +22,7 @@ dispatchers = {name: f for name, f in vars(kernels).items() if hasattr(f, "signa
 before = {name: set(map(str, f.signatures)) for name, f in dispatchers.items()}
 
 from curation import Document
-from curation.decontam.ngrams import tokenize
+from curation.decontam.ngrams import NgramIndex, tokenize
 from curation.dedup import DedupConfig, deduplicate
 from curation.pii.addresses import AddressFinder
 from curation.quality.gopher import GopherRepetition
@@ -43,7 +43,8 @@ with tempfile.TemporaryDirectory() as tmp:
     result = deduplicate(parts, Path(tmp) / "dedup", DedupConfig())
     assert result.verified_pairs > 0, result
     for batch in pq.ParquetFile(parts[0]).iter_batches(batch_size=100, columns=["text"]):
-        tokenize(batch.column("text"))
+        words, hashes = tokenize(batch.column("text"))
+        NgramIndex.build([r["text"] for r in rows[:30]], 13, 8)[0].matches(hashes, words.offsets)
 added = {name: sorted(set(map(str, f.signatures)) - before[name]) for name, f in dispatchers.items()}
 print(json.dumps({k: v for k, v in added.items() if v}))
 """

@@ -213,3 +213,19 @@ def test_the_prefix_bit_table_passes_every_hash_it_holds_and_few_others():
     assert np.array_equal(where, np.flatnonzero(np.isin(queries, hashes)))
     assert np.array_equal(hashes[at], queries[where]) and where.size >= hashes[::7].size
     assert not ngrams._prefix_bits(np.zeros(0, np.uint64)).any()
+
+
+def test_window_hashes_are_the_definitions():
+    """The compiled, rolled window hashes equal the numpy definition and combine() of each window,
+    for windows longer than the stream, as long as it and of one word."""
+    import numpy as np
+
+    from curation.decontam import ngrams
+
+    rng = np.random.default_rng(1)
+    for size in (0, 1, 7, 13, 14, 1000):
+        words = rng.integers(0, 2**64, size, dtype=np.uint64)
+        for n in (1, 2, 8, 13, 14):
+            got = ngrams.window_hashes(words, n)
+            assert got.dtype == np.uint64 and np.array_equal(got, ngrams.window_hashes_reference(words, n))
+            assert got.tolist() == [ngrams.combine(words[i:i + n].tolist()) for i in range(max(size - n + 1, 0))]
