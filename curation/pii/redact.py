@@ -134,16 +134,17 @@ class Triggers(NamedTuple):
     digit: bool  # a match of recognizers.DIGIT_TRIGGER, from curation.pii.lines
     block: str | None  # from here to the text's end (a private key block)
 
+    # Derived from ``literals`` once (:meth:`of`), not in windows(), which asks for every text and
+    # group: the literals of two characters or more are line_runs' (one feature for all of them),
+    # those of one character str.find's.
+    long_literals: bool
+    short_literals: tuple[str, ...]
+
     @classmethod
     def of(cls, entities: tuple[str, ...], literals: tuple[str, ...], regexes: tuple[re.Pattern[str], ...],
            digit: bool, block: str | None) -> Triggers:
         return cls(entities, literals, regexes, digit, block, any(len(lit) > 1 for lit in literals),
                    tuple(lit for lit in literals if len(lit) == 1))
-
-    # Derived (:meth:`of`), as windows() asks for every text and group: the literals of two
-    # characters or more are line_runs' (one feature for all of them), one character is str.find's.
-    long_literals: bool = False
-    short_literals: tuple[str, ...] = ()
 
     @property
     def uses_lines(self) -> bool:
