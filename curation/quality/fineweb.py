@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import numpy as np
+
 from curation.quality.rules import RuleCheck, RuleFilter, enabled
 from curation.quality.stats import TERMINAL_PUNCTUATION
 
@@ -18,6 +20,7 @@ class FineWebQuality(RuleFilter):
     """
 
     name = "fineweb_quality"
+    columnar = True
 
     def __init__(self, min_line_punct_ratio: float | None = 0.12, max_short_line_ratio: float | None = 0.67,
                  short_line_chars: int = 30, max_dup_line_chars: float | None = 0.01,
@@ -41,5 +44,5 @@ def fineweb_rules(t: FineWebQuality) -> list[tuple[str, RuleCheck]]:
         ("fineweb_dup_line_chars", t.max_dup_line_chars,
          lambda v: v.line_duplicates[1] >= t.max_dup_line_chars),
         ("fineweb_newlines", t.max_newline_per_word,
-         lambda v: v.text.count("\n") / max(v.word_count, 1) > t.max_newline_per_word),
+         lambda v: v.newline_count / np.maximum(v.word_count, 1) > t.max_newline_per_word),
     )

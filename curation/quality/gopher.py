@@ -6,8 +6,10 @@ Defaults are the paper's thresholds. On technical documentation they are harsh: 
 
 from __future__ import annotations
 
+from typing import Any
+
 from curation.quality.rules import RuleCheck, RuleFilter, enabled
-from curation.quality.stats import BULLETS, ELLIPSES, TextView
+from curation.quality.stats import BULLETS, ELLIPSES, Columns, TextView, ratio
 
 
 class GopherQuality(RuleFilter):
@@ -24,6 +26,7 @@ class GopherQuality(RuleFilter):
     """
 
     name = "gopher_quality"
+    columnar = True
 
     def __init__(self, min_words: int | None = 50, max_words: int | None = 100_000,
                  min_mean_word_length: float | None = 3, max_mean_word_length: float | None = 10,
@@ -42,13 +45,14 @@ class GopherQuality(RuleFilter):
         return gopher_quality_rules(self)
 
 
-def _mean_word_length(v: TextView) -> float:
-    return v.word_chars / v.word_count if v.word_count else 0.0
+# The rules read a view's statistics only through names Columns shares and ratio(): the same
+# expression decides one document (a TextView) or a whole batch (Columns) at once.
+def _mean_word_length(v: TextView | Columns) -> Any:
+    return ratio(v.word_chars, v.word_count)
 
 
-def _symbol_ratio(v: TextView) -> float:
-    symbols = v.text.count("#") + sum(v.text.count(e) for e in ELLIPSES)
-    return symbols / v.word_count if v.word_count else 0.0
+def _symbol_ratio(v: TextView | Columns) -> Any:
+    return ratio(v.symbol_count, v.word_count)
 
 
 def gopher_quality_rules(t: GopherQuality) -> list[tuple[str, RuleCheck]]:
@@ -83,6 +87,7 @@ class GopherRepetition(RuleFilter):
     """
 
     name = "gopher_repetition"
+    columnar = True
 
     def __init__(self, max_dup_line_ratio: float | None = 0.3, max_dup_line_chars: float | None = 0.2,
                  max_dup_para_ratio: float | None = 0.3, max_dup_para_chars: float | None = 0.2,

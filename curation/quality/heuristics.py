@@ -44,6 +44,7 @@ class Heuristics(RuleFilter):
     """
 
     name = "heuristics"
+    columnar = True  # its rules are GopherQuality's, GopherRepetition's and FineWebQuality's
 
     def __init__(self, min_words: int | None = None, max_words: int | None = None,
                  min_mean_word_length: float | None = 3, max_mean_word_length: float | None = 12,

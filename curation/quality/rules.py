@@ -9,12 +9,15 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable
+from typing import Any, ClassVar
+
+import numpy as np
 
 from curation.document import Document
-from curation.quality.stats import TextView, text_views
+from curation.quality.stats import TextView, text_batches, text_views
 from curation.stage import Dropped, Stage, StageResult
 
-RuleCheck = Callable[[TextView], bool]
+RuleCheck = Callable[[TextView], Any]
 
 
 class RuleFilter(Stage):
@@ -25,11 +28,19 @@ class RuleFilter(Stage):
     (:class:`~curation.quality.stats.TextBatch`) the first time a rule asks for them.
     """
 
+    # True where every rule, given a batch's Columns instead of one TextView, answers for all its
+    # documents (an array): one numpy expression per rule and batch instead of a Python call per
+    # rule and document (a tenth of the heuristics' time on the bench corpus). A rule reading
+    # ``v.text`` or branching on a value needs False (one call per document).
+    columnar: ClassVar[bool] = False
+
     def rules(self) -> list[tuple[str, RuleCheck]]:
         raise NotImplementedError
 
     def process(self, batch: list[Document]) -> StageResult:
         rules = self.rules()
+        if self.columnar:
+            return self._process_columns(batch, rules)
         kept: list[Document] = []
         dropped: list[Dropped] = []
         counters: Counter[str] = Counter()
@@ -41,6 +52,24 @@ class RuleFilter(Stage):
             else:
                 kept.append(doc)
         return StageResult(kept, dropped, counters)
+
+    def _process_columns(self, batch: list[Document], rules: list[tuple[str, RuleCheck]]) -> StageResult:
+        """:meth:`process` with each rule asked once per :class:`~curation.quality.stats.TextBatch`."""
+        if not rules:
+            return StageResult(list(batch), [], Counter())
+        fired = np.zeros((len(rules), len(batch)), bool)  # fired[r, d]: rule r fires on document d
+        at = 0
+        for chunk in text_batches([d.text for d in batch]):
+            n = len(chunk.texts)
+            for r, (_, fires) in enumerate(rules):
+                fired[r, at:at + n] = fires(chunk.columns)  # an array, or one value for the whole chunk
+            at += n
+        drop = fired.any(axis=0)
+        first = fired.argmax(axis=0)  # the first rule that fires, as the reason
+        counters = Counter({f"would_fire/{reason}": n for (reason, _), n in zip(rules, fired.sum(axis=1).tolist()) if n})
+        return StageResult([doc for doc, out in zip(batch, drop.tolist()) if not out],
+                           [Dropped(batch[d], self.name, rules[first[d]][0]) for d in np.flatnonzero(drop).tolist()],
+                           counters)
 
 
 def enabled(*pairs: tuple[str, object, RuleCheck]) -> list[tuple[str, RuleCheck]]:

@@ -25,6 +25,7 @@ from curation.kernels import ngram_cover
 from curation.quality.fineweb import FineWebQuality
 from curation.quality.gopher import GopherQuality, GopherRepetition
 from curation.quality.heuristics import Heuristics
+from curation.quality.rules import RuleFilter
 from curation.quality.stats import (BULLETS, ELLIPSES, GOPHER_STOP_WORDS, TERMINAL_PUNCTUATION,
                                     WHITESPACE, TextBatch, TextView, text_views)
 
@@ -44,6 +45,8 @@ class ReferenceView:
         self.word_chars = sum(map(len, self.words))
         self.lines = [s for line in text.split("\n") if (s := line.strip())]
         self.paragraphs = [s for p in re.split(r"\n\s*\n", text) if (s := p.strip())]
+        self.symbol_count = text.count("#") + sum(text.count(e) for e in ELLIPSES)
+        self.newline_count = text.count("\n")
         self.line_duplicates = self.duplicates(self.lines)
         self.paragraph_duplicates = self.duplicates(self.paragraphs)
         self._counts: dict[int, Counter] = {}
@@ -155,6 +158,41 @@ def test_every_rule_decides_as_on_the_reference(stage, sample_texts, references)
     would_fire = Counter(f"would_fire/{r}" for f in expected for r in f)
     assert {k: v for k, v in result.counters.items() if k.startswith("would_fire/")} == would_fire
     assert sum(would_fire.values()) > 0
+
+
+@pytest.mark.parametrize("stage", RULE_SETS[:1] + RULE_SETS[-1:], ids=lambda s: s.name)
+def test_rules_asked_per_batch_decide_as_asked_per_document(stage, sample_texts, monkeypatch):
+    """The columnar path (each rule once per batch, on its Columns) against the per-document one
+    (each rule once per TextView), with batches of a few documents so that chunk edges fall
+    everywhere: the same drops, reasons and counters."""
+    import functools
+
+    import curation.quality.rules as rules_module
+    from curation.quality.stats import text_batches
+
+    assert stage.columnar
+    docs = [Document(str(i), t) for i, t in enumerate(sample_texts)]
+    monkeypatch.setattr(rules_module, "text_batches", functools.partial(text_batches, chunk_chars=20_000))
+    columns = stage(docs)
+    monkeypatch.setattr(type(stage), "columnar", False)
+    views = stage(docs)
+    assert [d.id for d in columns.kept] == [d.id for d in views.kept]
+    assert [(d.doc.id, d.reason) for d in columns.dropped] == [(d.doc.id, d.reason) for d in views.dropped]
+    assert columns.counters == views.counters and len(columns.dropped) > 0
+
+
+def test_a_rule_filter_reading_the_text_runs_per_document():
+    class Shouting(RuleFilter):
+        name = "shouting"
+
+        def rules(self):
+            return [("too_short", lambda v: v.word_count < 2), ("all_caps", lambda v: v.text.isupper())]
+
+    result = Shouting()([Document("a", "QUIET PLEASE"), Document("b", "fine words"), Document("c", "X")])
+    assert [d.id for d in result.kept] == ["b"]
+    assert [(d.doc.id, d.reason) for d in result.dropped] == [("a", "all_caps"), ("c", "too_short")]
+    assert {k: v for k, v in result.counters.items() if k.startswith("would_fire/")} == {
+        "would_fire/all_caps": 2, "would_fire/too_short": 1}
 
 
 def test_edge_cases_match_the_reference():
