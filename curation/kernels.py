@@ -214,6 +214,111 @@ def ngram_hashes(token_hashes: np.ndarray, offsets: np.ndarray, n: int) -> tuple
     return out, shingle_offsets
 
 
+# XXH3's default secret (its first 128 bytes: all that inputs of up to 128 bytes read), as the
+# little-endian uint64 at each byte offset; and XXH3's and XXH64's constants (xxhash.h, v0.8).
+_XXH3_SECRET = bytes.fromhex(
+    "b8fe6c3923a44bbe7c01812cf721ad1cded46de9839097db7240a4a4b7b3671fcb79e64eccc0e578825ad07dccff7221"
+    "b8084674f743248ee03590e6813a264c3c2852bb91c300cb88d0658b1b532ea371644897a20df94e3819ef46a9deacd8"
+    "a8fa763fe39c343ff9dcbbc7c70b4f1d8a51e04bcdb45931c89f7ec9d9787364")
+_XXH3_S64 = np.array([int.from_bytes(_XXH3_SECRET[i:i + 8], "little") for i in range(121)], np.uint64)
+XXH3_INLINE_MAX = 128  # longer inputs: the caller hashes them with xxhash
+_XXH_P64_1 = np.uint64(0x9E3779B185EBCA87)
+_XXH_P64_2 = np.uint64(0xC2B2AE3D27D4EB4F)
+_XXH_P64_3 = np.uint64(0x165667B19E3779F9)
+_XXH_MX1 = np.uint64(0x165667919E3779F9)
+_XXH_MX2 = np.uint64(0x9FB21C651E98DF25)
+_LOW32 = np.uint64(0xFFFFFFFF)
+
+
+@_compiled
+def _le64(data: np.ndarray, i: int) -> np.uint64:
+    v = np.uint64(0)
+    for k in range(8):  # one unaligned load once LLVM has combined them
+        v |= np.uint64(data[i + k]) << np.uint64(8 * k)
+    return v
+
+
+@_compiled
+def _le32(data: np.ndarray, i: int) -> np.uint64:
+    return np.uint64(data[i]) | (np.uint64(data[i + 1]) << np.uint64(8)) \
+        | (np.uint64(data[i + 2]) << np.uint64(16)) | (np.uint64(data[i + 3]) << np.uint64(24))
+
+
+@_compiled
+def _mul128_fold64(a: np.uint64, b: np.uint64) -> np.uint64:
+    """The 128-bit product of ``a`` and ``b``, its high half XOR its low half (from 32-bit halves)."""
+    a_lo, a_hi, b_lo, b_hi = a & _LOW32, a >> np.uint64(32), b & _LOW32, b >> np.uint64(32)
+    lo_lo, hi_lo, lo_hi = a_lo * b_lo, a_hi * b_lo, a_lo * b_hi
+    cross = (lo_lo >> np.uint64(32)) + (hi_lo & _LOW32) + lo_hi
+    upper = (hi_lo >> np.uint64(32)) + (cross >> np.uint64(32)) + a_hi * b_hi
+    return ((cross << np.uint64(32)) | (lo_lo & _LOW32)) ^ upper
+
+
+@_compiled
+def _mix16(data: np.ndarray, i: int, s: int) -> np.uint64:
+    return _mul128_fold64(_le64(data, i) ^ _XXH3_S64[s], _le64(data, i + 8) ^ _XXH3_S64[s + 8])
+
+
+@_compiled
+def _xxh3_avalanche(h: np.uint64) -> np.uint64:
+    h ^= h >> np.uint64(37)
+    h *= _XXH_MX1
+    return h ^ (h >> np.uint64(32))
+
+
+@_compiled
+def _xxh3_64(data: np.ndarray, i: int, n: int) -> np.uint64:
+    """XXH3-64 (seed 0, default secret) of ``data[i:i + n]``, ``n <= 128``: xxhash.h's
+    ``XXH3_len_0to16_64b`` and ``XXH3_len_17to128_64b``."""
+    length = np.uint64(n)
+    if n > 16:
+        acc = length * _XXH_P64_1
+        if n > 32:
+            if n > 64:
+                if n > 96:
+                    acc += _mix16(data, i + 48, 96) + _mix16(data, i + n - 64, 112)
+                acc += _mix16(data, i + 32, 64) + _mix16(data, i + n - 48, 80)
+            acc += _mix16(data, i + 16, 32) + _mix16(data, i + n - 32, 48)
+        acc += _mix16(data, i, 0) + _mix16(data, i + n - 16, 16)
+        return _xxh3_avalanche(acc)
+    if n > 8:
+        lo = _le64(data, i) ^ (_XXH3_S64[24] ^ _XXH3_S64[32])
+        hi = _le64(data, i + n - 8) ^ (_XXH3_S64[40] ^ _XXH3_S64[48])
+        swapped = np.uint64(0)
+        for k in range(8):  # byte swap
+            swapped = (swapped << np.uint64(8)) | ((lo >> np.uint64(8 * k)) & np.uint64(0xFF))
+        return _xxh3_avalanche(length + swapped + hi + _mul128_fold64(lo, hi))
+    if n >= 4:  # XXH3_rrmxmx
+        h = (_le32(data, i + n - 4) + (_le32(data, i) << np.uint64(32))) ^ (_XXH3_S64[8] ^ _XXH3_S64[16])
+        h ^= ((h << np.uint64(49)) | (h >> np.uint64(15))) ^ ((h << np.uint64(24)) | (h >> np.uint64(40)))
+        h *= _XXH_MX2
+        h ^= (h >> np.uint64(35)) + length
+        h *= _XXH_MX2
+        return h ^ (h >> np.uint64(28))
+    if n > 0:
+        h = (np.uint64(data[i]) << np.uint64(16)) | (np.uint64(data[i + (n >> 1)]) << np.uint64(24)) \
+            | np.uint64(data[i + n - 1]) | (length << np.uint64(8))
+        h ^= (_XXH3_S64[0] & _LOW32) ^ (_XXH3_S64[4] & _LOW32)
+    else:
+        h = _XXH3_S64[56] ^ _XXH3_S64[64]
+    h ^= h >> np.uint64(33)  # XXH64's avalanche
+    h *= _XXH_P64_2
+    h ^= h >> np.uint64(29)
+    h *= _XXH_P64_3
+    return h ^ (h >> np.uint64(32))
+
+
+@_compiled
+def xxh3_words(data: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+    """XXH3-64 of each word ``data[offsets[w]:offsets[w + 1]]`` (``xxhash.xxh3_64_intdigest`` of its
+    bytes); 0 for a word longer than :data:`XXH3_INLINE_MAX` bytes, which the caller hashes."""
+    out = np.empty(offsets.size - 1, np.uint64)
+    for w in range(out.size):
+        n = offsets[w + 1] - offsets[w]
+        out[w] = _xxh3_64(data, offsets[w], n) if n <= XXH3_INLINE_MAX else np.uint64(0)
+    return out
+
+
 @_compiled
 def window_hashes(word_hashes: np.ndarray, n: int) -> np.ndarray:
     """``h = h * COMBINE + w (mod 2**64)`` over words ``i .. i+n-1`` of the flat stream, for every

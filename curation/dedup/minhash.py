@@ -2,8 +2,8 @@
 
 Shingling, not hashing, is the MinHash bottleneck once hashing is native (ANCHORS.md): building
 one Python string per 5-gram costs more than datasketch's permutations. Here a batch is tokenized
-by Arrow kernels (:mod:`curation.dedup.normalize`), each *distinct* word of the batch is hashed
-once (xxh3-64), and the n-gram hashes are combined with vectorized uint64 arithmetic. The
+by Arrow kernels (:mod:`curation.dedup.normalize`), each word is hashed (xxh3-64) in one compiled
+pass, and the n-gram hashes are combined in another. The
 signature then applies datasketch's own permutation parameters (scheme ``affine32``: MurmurHash3
 ``fmix32`` of the 32-bit input, then ``a * x + b mod 2**32``) in one compiled pass over the
 shingles (:func:`curation.kernels.min_permutations`), each document's 128 minima kept in registers.
@@ -32,6 +32,7 @@ import xxhash
 
 from curation.dedup.config import DedupConfig
 from curation.dedup.normalize import TokenBatch, tokenize_batch
+from curation.words import utf8_bytes
 
 U64 = np.uint64
 MASK64 = (1 << 64) - 1
@@ -90,14 +91,19 @@ def _fmix64(h: np.ndarray) -> np.ndarray:
 
 
 def word_token_hashes(batch: TokenBatch) -> np.ndarray:
-    """xxh3-64 of every token, hashing each distinct token of the batch once."""
+    """xxh3-64 of every token's UTF-8 bytes (``xxhash.xxh3_64_intdigest``), in one compiled pass
+    (:func:`curation.kernels.xxh3_words`): 15 ns a word, where hashing each distinct word once
+    took 30, most of it Arrow's ``dictionary_encode``. The rare word longer than the kernel's
+    inputs goes to xxhash itself."""
+    from curation.kernels import XXH3_INLINE_MAX, xxh3_words  # Numba: only where words are hashed
+
     if len(batch.tokens) == 0:
         return np.zeros(0, U64)
-    encoded = batch.tokens.dictionary_encode()
-    # As bytes: xxhash 4 refuses str (3.x hashed a str's UTF-8 bytes: the same values).
-    unique = encoded.dictionary.cast(pa.large_binary()).to_pylist()
-    table = np.fromiter(map(xxhash.xxh3_64_intdigest, unique), dtype=U64, count=len(unique))
-    return table[encoded.indices.to_numpy(zero_copy_only=False)]
+    data, offsets = utf8_bytes(batch.tokens)
+    hashes = xxh3_words(data, offsets)
+    for w in np.flatnonzero(np.diff(offsets) > XXH3_INLINE_MAX).tolist():
+        hashes[w] = xxhash.xxh3_64_intdigest(data[offsets[w]:offsets[w + 1]].tobytes())
+    return hashes
 
 
 def char_token_hashes(texts: list[str]) -> tuple[np.ndarray, np.ndarray]:

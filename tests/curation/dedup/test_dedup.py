@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import gzip
 import json
+import random
 import unicodedata
 from collections import Counter
 from pathlib import Path
@@ -13,6 +14,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+import xxhash
 from datasketch import LeanMinHash, MinHash, MinHashLSH
 from pydantic import ValidationError
 
@@ -144,6 +146,25 @@ def test_signatures_equal_datasketch(sample_docs, shingle, ngram, hashfunc):
         assert np.array_equal(m.hashvalues, sig)
         lean = LeanMinHash(seed=7, hashvalues=sig, scheme="affine32")  # our signatures are datasketch's
         assert lean.jaccard(LeanMinHash(m)) == 1.0
+
+
+def test_word_hashes_are_xxh3_of_each_words_bytes(sample_docs):
+    """The compiled XXH3 (curation.kernels.xxh3_words) against xxhash: random bytes of every length
+    the kernel takes (each of its length classes reads other bytes of the secret), longer words
+    (xxhash itself, the fallback) and every word of the sample."""
+    from curation.dedup.minhash import word_token_hashes
+    from curation.dedup.normalize import TokenBatch
+    from curation.kernels import XXH3_INLINE_MAX, xxh3_words
+
+    rng = random.Random(5)
+    raw = [rng.randbytes(n) for n in range(XXH3_INLINE_MAX + 1) for _ in range(30)]
+    offsets = np.concatenate([[0], np.cumsum([len(w) for w in raw])]).astype(np.int64)
+    got = xxh3_words(np.frombuffer(b"".join(raw), np.uint8), offsets)
+    assert got.tolist() == [xxhash.xxh3_64_intdigest(w) for w in raw]
+    words = [w for d in sample_docs for w in tokens(d["text"], NormalizeConfig())]
+    words += ["é" * n for n in (64, 65, 120, 121, 300)] + ["x" * n for n in (128, 129, 240, 241, 1000)]
+    batch = TokenBatch(pa.array(words, pa.large_string()), np.array([0, len(words)], np.int64))
+    assert word_token_hashes(batch).tolist() == [xxhash.xxh3_64_intdigest(w.encode()) for w in words]
 
 
 def test_signatures_deterministic_and_batch_independent(sample_docs):
