@@ -30,8 +30,8 @@ class RuleFilter(Stage):
 
     # True where every rule, given a batch's Columns instead of one TextView, answers for all its
     # documents (an array): one numpy expression per rule and batch instead of a Python call per
-    # rule and document (a tenth of the heuristics' time on the bench corpus). A rule reading
-    # ``v.text`` or branching on a value needs False (one call per document).
+    # rule and document (the heuristics stage: 2.03 vs 2.43 s on 8,000 bench documents). A rule
+    # reading ``v.text`` or branching on a value needs False (one call per document).
     columnar: ClassVar[bool] = False
 
     def rules(self) -> list[tuple[str, RuleCheck]]:

@@ -5,8 +5,8 @@ of their time in a spaCy word splitter here (ANCHORS.md). A :class:`TextBatch` s
 into words, lines and paragraphs in compiled passes over their UTF-8 bytes (:mod:`curation.kernels`),
 gives each distinct word one integer id, and computes every statistic for all its documents with
 numpy: done per document, the fixed cost of the Python and numpy calls exceeded the work on the
-bench corpus's mostly short documents. :class:`TextView` is one document's window onto its batch;
-the rules only ever see views.
+bench corpus's mostly short documents. :class:`TextView` is one document's window onto its batch,
+:class:`Columns` every document's at once (the same names, arrays): the rules see one or the other.
 
 The splits agree exactly with Python's ``str.split()``, ``str.split("\\n")``, ``re.split(r"\\n\\s*\\n")``,
 ``str.strip()`` and ``len()``, and the tests check it for every code point; statistics are compared
@@ -333,7 +333,7 @@ class TextView:
         return float(self.batch.line_share(starting, ending, max_chars)[self.index])
 
     def alpha_word_fraction(self) -> float:
-        return int(self.batch.alpha_word_counts[self.index]) / self.word_count if self.word_count else 0.0
+        return ratio(int(self.batch.alpha_word_counts[self.index]), self.word_count)
 
     def stop_word_count(self) -> int:
         return int(self.batch.stop_word_counts[self.index])
