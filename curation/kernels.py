@@ -11,7 +11,7 @@ Nothing here is imported at package import: Numba costs ~0.2 s to import and ~0.
 first call, which only a process that splits words or counts n-grams should pay. The callers
 (:mod:`curation.words`, :mod:`curation.dedup.minhash`, :mod:`curation.quality.stats`,
 :func:`curation.dedup.cluster.pair_jaccard`) hold the definitions the tests compare against
-(Arrow's kernels, datasketch, the per-document Python reference).
+(Arrow's kernels, datasketch, xxhash, the per-document Python reference).
 """
 
 from __future__ import annotations
@@ -556,9 +556,14 @@ def trimmed_pieces(data: np.ndarray, text_offsets: np.ndarray, paragraphs: bool
         first = k
         i = piece = text_offsets[t]
         end = text_offsets[t + 1]
+        cont = 0
+        last_cont = 0
         while piece <= end:
-            # The next cut [cut, after): a \n, or a paragraph break; none: the text's end.
+            # The next cut [cut, after): a \n, or a paragraph break; none: the text's end. Continuation
+            # bytes are counted on the way (``cont``: those of data[piece:i]), so that a piece's length
+            # in characters needs no second pass over it.
             cut = after = end
+            cut_cont = -1  # continuation bytes of data[piece:cut], where the cut is a break's
             while i < end:
                 c = data[i]
                 if not paragraphs:
@@ -566,13 +571,16 @@ def trimmed_pieces(data: np.ndarray, text_offsets: np.ndarray, paragraphs: bool
                         cut, after = i, i + 1
                         i += 1
                         break
+                    cont += (c & 0xC0) == 0x80
                     i += 1
                     continue
                 if c != 10:  # a break's run holds a \n, and its first one starts the match
+                    cont += (c & 0xC0) == 0x80
                     i += 1
                     continue
                 newlines = 0
                 first_nl = last_nl = i
+                run_cont = last_cont = cont  # before the run; before its last \n
                 while i < end:
                     c = data[i]
                     w = (1 if (9 <= c <= 13 or 28 <= c <= 32) else 0) if c < 0x80 else _wide_space_at(data, i)
@@ -582,18 +590,25 @@ def trimmed_pieces(data: np.ndarray, text_offsets: np.ndarray, paragraphs: bool
                         if newlines == 0:
                             first_nl = i
                         last_nl = i
+                        last_cont = cont
                         newlines += 1
+                    cont += w - 1
                     i += w
                 if newlines >= 2:
                     cut, after = first_nl, last_nl + 1
+                    cut_cont = run_cont
                     break
+            if cut_cont < 0:  # a \n or the text's end: every byte before the cut was counted
+                cut_cont = cont
             # data[piece:cut], stripped; kept unless empty.
             s, e = piece, cut
+            stripped = 0  # continuation bytes of the whitespace stripped
             while s < e:
                 c = data[s]
                 w = (1 if (9 <= c <= 13 or 28 <= c <= 32) else 0) if c < 0x80 else _wide_space_at(data, s)
                 if w == 0:
                     break
+                stripped += w - 1
                 s += w
             while e > s:
                 j = e - 1
@@ -602,16 +617,15 @@ def trimmed_pieces(data: np.ndarray, text_offsets: np.ndarray, paragraphs: bool
                 c = data[j]
                 if ((1 if (9 <= c <= 13 or 28 <= c <= 32) else 0) if c < 0x80 else _wide_space_at(data, j)) == 0:
                     break
+                stripped += e - j - 1
                 e = j
             if s < e:
-                chars = 0
-                for b in range(s, e):
-                    chars += data[b] & 0xC0 != 0x80
-                starts[k], ends[k], lengths[k] = s, e, chars
+                starts[k], ends[k], lengths[k] = s, e, (e - s) - (cut_cont - stripped)
                 k += 1
             if cut == end:
                 break
             piece = after
+            cont = cont - last_cont if paragraphs else 0  # those of data[after:i]
         counts[t] = k - first
     return starts[:k], ends[:k], lengths[:k], counts
 
