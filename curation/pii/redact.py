@@ -125,6 +125,13 @@ def _engines(pattern_entities: tuple[str, ...], nlp_max_length: int, private_ips
     }
 
 
+def _lines_around(text: str, start: int, end: int) -> tuple[int, int]:
+    """The lines holding ``text[start:end]``: from its line's start to the end of the line it ends
+    on (before the ``\n``, or the text's end)."""
+    line_end = text.find("\n", end)
+    return text.rfind("\n", 0, start) + 1, len(text) if line_end < 0 else line_end
+
+
 class Triggers(NamedTuple):
     """What a line must hold for some recognizers to find anything on it (see RegexRecognizer)."""
 
@@ -323,17 +330,13 @@ class PIIRedactor(Stage):
         for literal in trig.short_literals:
             pos = text.find(literal)
             while pos >= 0:
-                line_end = text.find("\n", pos + len(literal))
-                line_end = len(text) if line_end < 0 else line_end
-                ranges.append((text.rfind("\n", 0, pos) + 1, line_end))
-                pos = text.find(literal, line_end)
+                ranges.append(_lines_around(text, pos, pos + len(literal)))
+                pos = text.find(literal, ranges[-1][1])
         for regex in trig.regexes:
             m = regex.search(text)
             while m is not None:
-                line_end = text.find("\n", m.end())
-                line_end = len(text) if line_end < 0 else line_end
-                ranges.append((text.rfind("\n", 0, m.start()) + 1, line_end))
-                m = regex.search(text, line_end)
+                ranges.append(_lines_around(text, m.start(), m.end()))
+                m = regex.search(text, ranges[-1][1])
         if trig.block:
             begin = text.find(trig.block)
             if begin >= 0:
