@@ -160,3 +160,13 @@ def warm_state(config: PipelineConfig, barrier=None) -> dict:
         barrier.wait()
     return {"pid": os.getpid(), "built": built, "new_builds": chain._built.cache_info().misses - misses,
             "redactors": redactors, "loaded": loaded}
+
+
+def worker_state(names: list[str]) -> dict:
+    """For pool tests, in a worker before it runs anything else: its process ids, the environment
+    variables ``names``, and what it has loaded without having run a step."""
+    from curation.pipeline import privacy
+
+    return {"pid": os.getpid(), "ppid": os.getppid(), "env": {n: os.environ.get(n) for n in names},
+            "imported": sorted(m for m in ("spacy", "presidio_analyzer", "curation.pii.recognizers") if m in sys.modules),
+            "redactors": privacy._redactor.cache_info().currsize}

@@ -8,6 +8,7 @@ import gc
 import multiprocessing
 import os
 import sys
+import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -74,18 +75,48 @@ def call_each(fn: Callable[[Any], Any], items: Sequence[Any]) -> list[Any]:
 
 def process_pool(workers: int, warm: PipelineConfig | None = None, warm_workers: int | None = None
                  ) -> ProcessPoolExecutor:
-    """The pool steps run on: ``workers`` spawned processes (no fork of a process holding threads
-    and models), each skipping the collector's last pass (:func:`freeze_at_exit`). Given a config
-    to ``warm`` for, the first ``warm_workers`` (default: all) to start load what the run's first
-    step loads (:func:`warm_up`) as they start. Workers start on the first submit."""
-    context = multiprocessing.get_context("spawn")
+    """The pool steps run on: ``workers`` processes from :func:`pool_context`, each skipping the
+    collector's last pass (:func:`freeze_at_exit`) and given this process's environment. Given a
+    config to ``warm`` for, the first ``warm_workers`` (default: all) to start load what the run's
+    first step loads (:func:`warm_up`) as they start. Workers start on the first submit."""
+    context = pool_context()
     left = context.Value("i", workers if warm_workers is None else warm_workers) if warm is not None else None
-    return ProcessPoolExecutor(workers, mp_context=context, initializer=_start_worker, initargs=(warm, left))
+    return ProcessPoolExecutor(workers, mp_context=context, initializer=_start_worker,
+                               initargs=(warm, left, dict(os.environ)))
 
 
-def _start_worker(warm: PipelineConfig | None, left: Any) -> None:
-    """A pool worker's start: :func:`freeze_at_exit`, then :func:`warm_up` while ``left`` (a
-    shared counter, None without ``warm``) says more workers may warm up."""
+def pool_context() -> multiprocessing.context.BaseContext:
+    """Where pool workers come from: forked from Python's fork server (``forkserver``, the default
+    start method on Linux from Python 3.14), which first imports :mod:`curation.pipeline.preload`
+    (the default chain's modules, compiled loops and models); spawned where the platform has none.
+
+    A spawned worker spent ~2.2 s of CPU importing and loading those before its first document,
+    every worker of every pool; the server spends it once, beside this process's own start, and a
+    worker forked from it shares the loaded pages. Nothing is forked from a process holding threads
+    or open outputs: the server is a fresh interpreter that only imports. Like a spawned worker, a
+    forked one imports the caller's ``__main__`` again and runs with its ``sys.path`` and working
+    directory (multiprocessing's own preparation), and :func:`_start_worker` gives it the caller's
+    environment, not the one the server started with.
+
+    The preload list is the fork server's, one per process: set here before it starts, as
+    multiprocessing documents; a server already running (another library's) keeps its own list,
+    and its workers load what they use on their first batch.
+    """
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        return multiprocessing.get_context("spawn")
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(["curation.pipeline.preload"])
+    return context
+
+
+def _start_worker(warm: PipelineConfig | None, left: Any, environ: dict[str, str] | None = None) -> None:
+    """A pool worker's start: the caller's ``environ`` (a forked worker has its server's, from when
+    that started: a test's or a caller's later ``XDG_CACHE_HOME`` would be missed),
+    :func:`freeze_at_exit`, then :func:`warm_up` while ``left`` (a shared counter, None without
+    ``warm``) says more workers may warm up."""
+    if environ is not None and environ != os.environ:
+        os.environ.clear()
+        os.environ.update(environ)
     freeze_at_exit()
     if warm is None:
         return
@@ -130,12 +161,35 @@ def warm_up(config: PipelineConfig) -> None:
     TextGuard.for_config(config).load()
 
 
+def warm_defaults() -> None:
+    """:func:`warm_up` for the default chain, where the pool's fork server runs it
+    (:mod:`curation.pipeline.preload`): what needs no run (modules, compiled loops, spaCy's model,
+    Presidio's engines for the default pii parameters). A stage that needs the run's model or fit
+    (the quality classifier's) is skipped; a failure leaves the rest to each worker's first batch."""
+    from curation.document import Document
+    from curation.pipeline.chain import cached_stages
+    from curation.pipeline.plan import split_index
+    from curation.pipeline.privacy import TextGuard
+
+    import curation.pipeline.steps  # noqa: F401 - what every task unpickles
+
+    config = PipelineConfig()
+    docs = [Document("warm-up", WARM_TEXT)]
+    for stage in cached_stages(config.stages[:split_index(config)]):
+        try:
+            result = stage(docs)
+        except CurationError:  # the classifier without a model
+            continue
+        docs = result.kept or [d.doc for d in result.dropped] or docs
+    TextGuard.for_config(config).load()
+
+
 def warm_pool(inputs: Sequence[str], config: PipelineConfig, workers: int | None = None
               ) -> ProcessPoolExecutor | None:
     """A pool of ``workers`` processes for a run of ``config`` over ``inputs``, as many as its first
-    pass has partitions started now and warming up (:func:`warm_up`, ~2 s of each one's CPU) while
-    the caller does work of its own; None where the run has one partition (it runs in the caller's
-    process, as :func:`run` does) or one worker.
+    pass has partitions starting (in a thread: a forked one waits for its server's preload, ~2 s)
+    and warming up (:func:`warm_up`) while the caller does work of its own; None where the run has
+    one partition (it runs in the caller's process, as :func:`run` does) or one worker.
 
     A Prefect flow run spends ~1.5 s importing Prefect and creating the flow run before its first
     task, on one core: the pool's start overlaps that instead of following it.
@@ -150,16 +204,24 @@ def warm_pool(inputs: Sequence[str], config: PipelineConfig, workers: int | None
         return None  # the run's plan says what is wrong
     if workers < 2 or len(partitions) < 2:
         return None
-    # As many as the first pass has partitions: more would load models (~300 MB each) for nothing.
+    # As many as the first pass has partitions: a worker started later loads only what it uses.
     started = min(workers, len(partitions))
     pool = process_pool(workers, warm=config, warm_workers=started)
-    for _ in range(started):  # a spawning pool starts a process per submit while none is idle
-        pool.submit(int)
+    threading.Thread(target=_start_processes, args=(pool, started), name="pool-start", daemon=True).start()
     return pool
 
 
+def _start_processes(pool: ProcessPoolExecutor, count: int) -> None:
+    """Start ``count`` of ``pool``'s processes: it starts one per submit while none is idle."""
+    try:
+        for _ in range(count):
+            pool.submit(int)
+    except RuntimeError:  # shut down before they started: the run was refused
+        pass
+
+
 class LocalRunner:
-    """Steps in this process (``workers=1``) or a pool of ``workers`` spawned processes."""
+    """Steps in this process (``workers=1``) or a pool of ``workers`` processes (:func:`process_pool`)."""
 
     def __init__(self, workers: int = 1, progress: bool = False):
         self.progress = progress

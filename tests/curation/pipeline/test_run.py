@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 
 import duckdb
@@ -242,9 +243,10 @@ def test_a_warm_pool_starts_its_workers_with_the_first_steps_stages_loaded(tmp_p
     finally:
         pool.shutdown()
     assert len({s["pid"] for s in states}) == 2
-    assert [(s["built"], s["new_builds"], s["redactors"], s["loaded"]) for s in states] == [(1, 0, 1, True)] * 2
+    assert [(s["new_builds"], s["redactors"], s["loaded"]) for s in states] == [(0, 1, True)] * 2
     # More workers than partitions: as many warm up as the first pass has partitions; the others
-    # (started when dedup's phases fan out wider) load only what their tasks use.
+    # (started when dedup's phases fan out wider) load only what their tasks use (a forked one has
+    # what its server preloaded for the default chain, none of this run's models).
     parts = len(plan_partitions(data, config))
     pool = warm_pool(data, config, parts + 1)
     try:
@@ -254,7 +256,7 @@ def test_a_warm_pool_starts_its_workers_with_the_first_steps_stages_loaded(tmp_p
             states = [f.result(timeout=180) for f in futures]
     finally:
         pool.shutdown()
-    assert sorted((s["built"], s["redactors"], s["loaded"]) for s in states) == [(0, 0, False)] + [(1, 1, True)] * parts
+    assert sorted((s["new_builds"], s["loaded"]) for s in states) == [(0, True)] * parts + [(1, False)]
     broken = small_config(stages=[{"length": {"min_words": "many"}}], input={"partition_bytes": 1 << 20})
     with pytest.raises(CurationError, match="bad parameters"):
         warm_up(broken)
@@ -263,6 +265,50 @@ def test_a_warm_pool_starts_its_workers_with_the_first_steps_stages_loaded(tmp_p
         assert pool.submit(sum, [1, 2]).result(timeout=60) == 3
     finally:
         pool.shutdown()
+
+
+def test_pool_workers_fork_from_a_preloaded_server_with_the_callers_environment(monkeypatch):
+    """Where the platform has a fork server, pool workers are forked from it with the default chain
+    loaded (modules, models, the redactor of dropped text: ~2 s a spawned worker spent on its own),
+    and each gets the environment of the process that made its pool, not the server's (started
+    earlier: a later ``XDG_CACHE_HOME`` would be missed)."""
+    import multiprocessing
+
+    from curation.pipeline.local import pool_context, process_pool
+
+    from helpers import worker_state
+
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        assert pool_context().get_start_method() == "spawn"
+        pytest.skip("no fork server on this platform")
+    assert pool_context().get_start_method() == "forkserver"
+    names = ["CURATION_PROBE_SET", "CURATION_PROBE_GONE"]
+    monkeypatch.setenv("CURATION_PROBE_GONE", "server")
+    with process_pool(1) as pool:  # the server is running (this test's or an earlier one's)
+        assert pool.submit(worker_state, names).result(timeout=180)["env"]["CURATION_PROBE_GONE"] == "server"
+    monkeypatch.setenv("CURATION_PROBE_SET", "later")
+    monkeypatch.delenv("CURATION_PROBE_GONE")
+    with process_pool(2) as pool:
+        states = [f.result(timeout=180) for f in [pool.submit(worker_state, names) for _ in range(2)]]
+    for state in states:
+        assert state["env"] == {"CURATION_PROBE_SET": "later", "CURATION_PROBE_GONE": None}
+        assert state["imported"] == ["curation.pii.recognizers", "presidio_analyzer", "spacy"]
+        assert state["redactors"] == 1  # the default pii parameters' redactor, loaded
+        assert state["ppid"] != os.getpid()  # the server's child, not this process's
+
+
+def test_a_failing_preload_leaves_the_fork_server_working(monkeypatch):
+    """Multiprocessing stops a fork server whose preload raises anything but an ImportError: the
+    preload keeps its failure to itself (a worker loads what it uses, and reports errors there)."""
+    import importlib
+
+    from curation.pipeline import local, preload
+
+    def broken() -> None:
+        raise RuntimeError("no model here")
+
+    monkeypatch.setattr(local, "warm_defaults", broken)
+    importlib.reload(preload)
 
 
 def test_the_last_steps_imports_load_in_a_thread_beside_the_work(tmp_path, monkeypatch):
