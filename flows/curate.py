@@ -66,7 +66,7 @@ def with_default_model(config: PipelineConfig) -> tuple[PipelineConfig, list[str
 
 class LocalTaskRunner(ThreadPoolTaskRunner):
     """The embedded run's task runner: each task run's bookkeeping (its states, retries, logs) on a
-    thread of the flow's process, its work in the library's pool of spawned processes.
+    thread of the flow's process, its work in the library's process pool.
 
     Prefect's ``ProcessPoolTaskRunner`` runs the whole task engine in its workers: each imports
     Prefect and reports every task's states from there, ~1 s of CPU per worker and ~85 ms per task

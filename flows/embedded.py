@@ -3,7 +3,7 @@
 Without ``PREFECT_API_URL`` every Prefect process starts its own temporary server: the flow, and
 each process-pool or Ray worker, each pay ~5 s and lock one SQLite file against the others. An
 embedded run starts one here and points every process at it through the environment (which
-spawned workers inherit).
+pool workers get, see curation.pipeline.local.process_pool).
 
 The server is the command Prefect's own ``SubprocessASGIServer`` runs (uvicorn on
 ``prefect.server.api.server:create_app``, UI off, ephemeral), started here without importing
