@@ -194,21 +194,36 @@ def warm_pool(inputs: Sequence[str], config: PipelineConfig, workers: int | None
     A Prefect flow run spends ~1.5 s importing Prefect and creating the flow run before its first
     task, on one core: the pool's start overlaps that instead of following it.
     """
-    from curation.io.readers import resolve_inputs
-    from curation.partition import partition_inputs
-
     workers = workers or os.cpu_count() or 1
-    try:
-        partitions = partition_inputs(resolve_inputs(list(inputs)), config.input.partition_bytes)
-    except (CurationError, OSError):
-        return None  # the run's plan says what is wrong
-    if workers < 2 or len(partitions) < 2:
+    partitions = partition_count(inputs, config.input.partition_bytes)
+    if workers < 2 or partitions < 2:
         return None
     # As many as the first pass has partitions: a worker started later loads only what it uses.
-    started = min(workers, len(partitions))
+    started = min(workers, partitions)
     pool = process_pool(workers, warm=config, warm_workers=started)
     threading.Thread(target=_start_processes, args=(pool, started), name="pool-start", daemon=True).start()
     return pool
+
+
+def partition_count(inputs: Sequence[str], partition_bytes: int) -> int:
+    """How many partitions a run splits ``inputs`` into; 0 where they cannot be resolved (the run's
+    plan says what is wrong)."""
+    from curation.io.readers import resolve_inputs
+    from curation.partition import partition_inputs
+
+    try:
+        return len(partition_inputs(resolve_inputs(list(inputs)), partition_bytes))
+    except (CurationError, OSError):
+        return 0
+
+
+def start_pool_server() -> None:
+    """Start the pool's fork server (:func:`pool_context`) now, so that its preload (~2 s of one
+    core) runs beside the caller's own start; nothing where there is none or it is running."""
+    if pool_context().get_start_method() == "forkserver":
+        import multiprocessing.forkserver
+
+        multiprocessing.forkserver.ensure_running()
 
 
 def _start_processes(pool: ProcessPoolExecutor, count: int) -> None:

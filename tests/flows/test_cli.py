@@ -38,20 +38,25 @@ def test_input_without_documents_is_one_line_error(tmp_path):
     assert result.returncode == 2 and "no documents" in result.stderr and "Traceback" not in result.stderr
 
 
-# The command, noting for each pool it warmed whether Prefect was imported by then.
+# The command, noting when it started the pool's server whether its CLI and Prefect were imported
+# by then, and for each pool it warmed whether Prefect was.
 SPY_SCRIPT = """
 import json, sys
 import curation.pipeline.local as local
 import flows.cli
 
-warm_pool, seen = local.warm_pool, []
+warm_pool, start_pool_server, seen = local.warm_pool, local.start_pool_server, []
 
 def spy(*args, **kwargs):
     pool = warm_pool(*args, **kwargs)
     seen.append(["prefect" in sys.modules, pool is not None])
     return pool
 
-local.warm_pool = spy
+def early():
+    seen.append(["curation.cli" in sys.modules, "prefect" in sys.modules])
+    start_pool_server()
+
+local.warm_pool, local.start_pool_server = spy, early
 code = flows.cli.main(sys.argv[1:])
 print(json.dumps(seen))
 sys.exit(code)
@@ -59,8 +64,9 @@ sys.exit(code)
 
 
 def test_run_prints_summary_and_writes_outputs(tmp_path):
-    """A run of several partitions, as a user starts it: the pool's workers start (and load the
-    stages) before the command imports Prefect, and the run prints and writes what it should."""
+    """A run of several partitions, as a user starts it: the workers' server starts (and preloads)
+    before the command's own imports, the workers start (and load the stages) before it imports
+    Prefect, and the run prints and writes what it should."""
     cfg = tmp_path / "c.toml"
     cfg.write_text("[tokenizer]\nvocab_size = 2000\n[input]\npartition_bytes = 1000000\n")
     out = tmp_path / "out"
@@ -69,12 +75,33 @@ def test_run_prints_summary_and_writes_outputs(tmp_path):
                              str(out), "--config", str(cfg)], capture_output=True, text=True, cwd=ROOT,
                             env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=600)
     assert result.returncode == 0, result.stderr
-    assert json.loads(result.stdout.strip().splitlines()[-1]) == [[False, True]]
+    assert json.loads(result.stdout.strip().splitlines()[-1]) == [[False, False], [False, True]]
     assert json.loads((out / "summary.json").read_text())["partitions"] > 2
     assert "stage" in result.stdout and "quarantined (bad input)" in result.stdout
     manifest = json.loads((out / "manifest.json").read_text())
     assert f"tokens: {manifest['total_tokens']:,}" in result.stdout
     assert json.loads((out / "config.json").read_text())["tokenizer"]["vocab_size"] == 2000
+
+
+def test_the_workers_server_starts_early_only_for_a_run_split_across_local_workers(tmp_path):
+    """The command's guess, before its imports, at whether a run will use the process pool: several
+    partitions (with the config file's partition size) and several workers, not Ray's; a command it
+    cannot read is left to the CLI to refuse."""
+    from flows.cli import splits_across_workers
+
+    cfg = tmp_path / "c.toml"
+    cfg.write_text("[input]\npartition_bytes = 1000000\n")
+    data = str(sample_slice(tmp_path / "slice.jsonl", 800))
+    split = ["run", "--input", data, "--output", str(tmp_path / "o"), "--config", str(cfg)]
+    assert splits_across_workers(split) and splits_across_workers(split + ["-w", "2", "--runner", "library"])
+    assert not splits_across_workers(split[:-2])  # the default partition size: one partition
+    for more in (["-w", "1"], ["--workers", "x"], ["--runner", "ray"], ["--help"], ["--input"]):
+        assert not splits_across_workers(split + more), more
+    assert not splits_across_workers(["plan"] + split[1:])
+    assert not splits_across_workers(split[:2] + [str(tmp_path / "missing.jsonl")] + split[3:])
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[input]\npartition_bytes = 'many'\n")
+    assert not splits_across_workers(split[:-1] + [str(bad)])
 
 
 END_SCRIPT = """
