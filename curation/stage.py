@@ -107,6 +107,11 @@ class CorpusStage(Stage):
     def needs_fit(self) -> bool:
         return True
 
+    def prepare(self) -> None:
+        """Load now, in this process, what :meth:`fit` needs that does not depend on the corpus
+        (evaluation sets, their index), for a fit here later: the runner calls it in a thread
+        while pass 1 runs. Nothing by default."""
+
     @abstractmethod
     def fit(self, staging: list[Path], workdir: Path, map_fn: MapFn = map) -> dict[str, int] | None:
         """See the whole curated corpus before :meth:`process` is called; return corpus counters.

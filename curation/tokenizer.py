@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -212,10 +213,11 @@ class TokenCounter:
         tokenizer is the same counter.
         """
         key = (sha256, backend)
-        counter = _SHARED_COUNTERS.pop(key, None) or cls(path, backend=backend)
-        _SHARED_COUNTERS[key] = counter  # now the most recent
-        while len(_SHARED_COUNTERS) > 2:
-            del _SHARED_COUNTERS[next(iter(_SHARED_COUNTERS))]
+        with _SHARED_LOCK:  # one built at a time: a step waits for the one a thread is building ahead
+            counter = _SHARED_COUNTERS.pop(key, None) or cls(path, backend=backend)
+            _SHARED_COUNTERS[key] = counter  # now the most recent
+            while len(_SHARED_COUNTERS) > 2:
+                del _SHARED_COUNTERS[next(iter(_SHARED_COUNTERS))]
         return counter
 
     def _try_fastokens(self, probes: list[str]) -> str | None:
@@ -257,6 +259,7 @@ class TokenCounter:
 
 
 _SHARED_COUNTERS: dict[tuple[str, str], TokenCounter] = {}  # TokenCounter.shared's, oldest first
+_SHARED_LOCK = threading.Lock()
 
 
 def iter_holdout(texts: Iterator[tuple[str, str]], split: SampleSplit, limit_bytes: int) -> Iterator[str]:

@@ -87,12 +87,35 @@ def build_graph(plan: RunPlan) -> list[Step]:
     return steps
 
 
+def prepare_ahead(plan: RunPlan) -> None:
+    """Load what this process's later steps load that depends on no document, in a thread started
+    with the run, while the process waits for pass 1: the corpus-level stages' fit inputs
+    (:meth:`~curation.stage.CorpusStage.prepare`), a given tokenizer's counter, the report's
+    imports (:func:`~curation.pipeline.finalize.import_ahead`); ~1 s together that was the run's
+    serial path, every worker idle. A failure is left to the step, which reports it in context."""
+    from curation.io.files import sha256_file
+    from curation.registry import build_stage
+    from curation.tokenizer import TokenCounter
+
+    try:
+        for spec in plan.config.stages:
+            stage = build_stage(spec.name, spec.params)
+            if stage.needs_fit:
+                stage.prepare()
+        given = plan.config.tokenizer
+        if given.path:
+            TokenCounter.shared(given.path, given.counter, sha256_file(Path(given.path)))
+    except Exception:  # noqa: BLE001
+        pass
+    import_ahead()
+
+
 def execute(plan: RunPlan, runner: Runner, started: float | None = None, keep_intermediate: bool = False
             ) -> RunResult:
     """Run ``plan``'s graph on ``runner``; return the last step's result."""
     results: dict[str, Any] = {"fits": [], "late": [], "started": time.time() if started is None else started,
                                "keep_intermediate": keep_intermediate}
-    threading.Thread(target=import_ahead, name="import-ahead").start()
+    threading.Thread(target=prepare_ahead, args=(plan,), name="prepare-ahead").start()
     for step in build_graph(plan):
         kwargs = {name: results[name] for name in step.inputs}
         if step.per_partition:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+from pathlib import Path
 
 import duckdb
 import pyarrow.parquet as pq
@@ -311,14 +312,48 @@ def test_a_failing_preload_leaves_the_fork_server_working(monkeypatch):
     importlib.reload(preload)
 
 
-def test_the_last_steps_imports_load_in_a_thread_beside_the_work(tmp_path, monkeypatch):
-    """The report's and card's imports (~0.6 s) load in a thread started with the run, while the
-    process waits for the partitions' tasks: after them they were the serial tail."""
+def test_what_later_steps_load_from_no_document_loads_in_a_thread_beside_pass_1(tmp_path, monkeypatch):
+    """The decontamination fit's items and index, a given tokenizer's counter and the report's
+    imports (~1 s together) load in a thread started with the run, while the process waits for the
+    partitions' tasks: after them they were the run's serial path. The steps then find them
+    loaded, and the outputs are the ones a run without the thread writes."""
     import threading
 
+    from curation.decontam import stage as decontam
     from curation.pipeline import graph
+    from curation.tokenizer import TokenCounter
 
-    ran: list[str] = []
-    monkeypatch.setattr(graph, "import_ahead", lambda: ran.append(threading.current_thread().name))
-    run([str(SAMPLE)], tmp_path / "out", small_config(), progress=False)
-    assert ran == ["import-ahead"]
+    item = "return the data type OID for an argument of a statement prepared by"  # in the sample
+    config = small_config(stages=["length", {"decontaminate": {"benchmarks": [], "texts": {"mine": [item]}}}])
+    run([str(SAMPLE)], tmp_path / "first", config, progress=False)  # trains the tokenizer to give
+    given = small_config(stages=config.model_dump()["stages"], tokenizer={"path": str(tmp_path / "first/tokenizer/tokenizer.json")})
+    threads: dict[str, list[str]] = {"items": [], "counter": [], "imports": []}
+    items, counter_init = decontam.Decontaminate.items, TokenCounter.__init__
+
+    def spy_items(self):
+        threads["items"].append(threading.current_thread().name)
+        return items(self)
+
+    def spy_counter(self, *args, **kwargs):
+        threads["counter"].append(threading.current_thread().name)
+        counter_init(self, *args, **kwargs)
+
+    monkeypatch.setattr(decontam.Decontaminate, "items", spy_items)
+    monkeypatch.setattr(TokenCounter, "__init__", spy_counter)
+    monkeypatch.setattr(graph, "import_ahead", lambda: threads["imports"].append(threading.current_thread().name))
+    monkeypatch.setattr(decontam, "_INDEXED", {})
+    monkeypatch.setattr("curation.tokenizer._SHARED_COUNTERS", {})
+    ahead = run([str(SAMPLE)], tmp_path / "ahead", given, progress=False)
+    assert threads == {"items": ["prepare-ahead"], "counter": ["prepare-ahead"], "imports": ["prepare-ahead"]}
+    monkeypatch.setattr(graph, "prepare_ahead", lambda plan: None)
+    monkeypatch.setattr(decontam, "_INDEXED", {})
+    monkeypatch.setattr("curation.tokenizer._SHARED_COUNTERS", {})
+    threads = {"items": [], "counter": [], "imports": []}
+    plain = run([str(SAMPLE)], tmp_path / "plain", given, progress=False)
+    assert threads["items"] == threads["counter"] == ["MainThread"]
+    assert ahead.summary["stages"][2]["reasons"] == {"contaminated": 1}
+    files = sorted(p.relative_to(tmp_path / "ahead") for p in (tmp_path / "ahead").rglob("*") if p.is_file())
+    assert Path("removed/late-00000-00000.parquet") in files
+    for name in files:
+        if name.name not in ("summary.json", "report.md", "report.html", ".curation.lock"):  # times, a pid
+            assert (tmp_path / "ahead" / name).read_bytes() == (tmp_path / "plain" / name).read_bytes(), name
