@@ -100,7 +100,9 @@ def pool_context() -> multiprocessing.context.BaseContext:
 
     The preload list is the fork server's, one per process: set here before it starts, as
     multiprocessing documents; a server already running (another library's) keeps its own list,
-    and its workers load what they use on their first batch.
+    and its workers load what they use on their first batch. Multiprocessing keeps the server for
+    the next pool until the calling process ends: in a long-lived one (a notebook) it holds what it
+    preloaded, ~370 MB resident, after the run.
     """
     if "forkserver" not in multiprocessing.get_all_start_methods():
         return multiprocessing.get_context("spawn")
