@@ -349,7 +349,7 @@ def test_what_later_steps_load_from_no_document_loads_in_a_thread_beside_pass_1(
     monkeypatch.setattr(decontam, "_INDEXED", {})
     monkeypatch.setattr("curation.tokenizer._SHARED_COUNTERS", {})
     threads = {"items": [], "counter": [], "imports": []}
-    plain = run([str(SAMPLE)], tmp_path / "plain", given, progress=False)
+    run([str(SAMPLE)], tmp_path / "plain", given, progress=False)
     assert threads["items"] == threads["counter"] == ["MainThread"]
     assert ahead.summary["stages"][2]["reasons"] == {"contaminated": 1}
     files = sorted(p.relative_to(tmp_path / "ahead") for p in (tmp_path / "ahead").rglob("*") if p.is_file())
