@@ -96,14 +96,15 @@ class TokenizerConfig(StrictModel):
         default_factory=lambda: ["<|endoftext|>"], description="First is the EOS separator (GPT-2's)."
     )
     train_sample_bytes: int = Field(
-        32 * MiB,
+        20 * MiB,
         gt=0,
         description=(
             "Train on a deterministic id-hash sample of at most this much curated text. BPE training "
-            "runs at ~5 MB/s here (ANCHORS.md) in one process, so the sample bounds it. Measured by "
-            "bench/tokenizer_sample.py on the bench corpus's 131 MB of curated text (32k vocab), held-out "
-            "bytes/token against training on all of it (25.2 s): 16 MiB -0.64 % (4.0 s), 32 MiB -0.25 % "
-            "(6.9 s), 64 MiB -0.14 % (13.4 s): 32 MiB is the smallest within 0.5 %."
+            "runs at ~5 MB/s per core here (ANCHORS.md), on the run's critical path, so the sample bounds "
+            "it. Measured by bench/tokenizer_sample.py on the bench corpus's 130 MB of curated text (32k "
+            "vocab), held-out bytes/token against training on all of it (23.2 s): 16 MiB -0.64 % (2.7 s), "
+            "20 MiB -0.39 % (3.8 s), 24 MiB -0.34 % (4.6 s), 32 MiB -0.25 % (5.8 s): 20 MiB is the "
+            "smallest within issue 17's 0.5 %."
         ),
     )
     holdout_fraction: float = Field(
