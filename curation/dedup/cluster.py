@@ -259,8 +259,9 @@ def pair_jaccard(block_u: _Block, block_v: _Block, u: np.ndarray, v: np.ndarray)
     return sorted_jaccard(block_u.values, block_u.offsets, ru, block_v.values, block_v.offsets, rv)
 
 
-def _load_pair_kernel() -> None:
-    """Load :func:`pair_jaccard`'s compiled merge for the store's types (one pair of tiny sets)."""
+def load_pair_kernel() -> None:
+    """Load :func:`pair_jaccard`'s compiled merge for the store's types (one pair of tiny sets): the
+    process's first compiled call costs ~0.7 s (Numba's registries, its BLAS check), later ones nothing."""
     block = _Block(np.array([0], np.int64), np.array([0, 1], np.int64), np.array([7], np.uint32))
     pair_jaccard(block, block, np.array([0], np.int64), np.array([0], np.int64))
 
@@ -481,7 +482,7 @@ def cluster(workdir: str | Path, config: DedupConfig,
         # Verification runs here, in the caller's process, whose first compiled call costs ~0.7 s
         # (Numba's registries, its BLAS check): paid while the shingle tasks run (in a pool's
         # workers, where this process only waits), not after them.
-        loading = threading.Thread(target=_load_pair_kernel, name="load-pair-kernel", daemon=True)
+        loading = threading.Thread(target=load_pair_kernel, name="load-pair-kernel", daemon=True)
         loading.start()
         list(map_fn(functools.partial(shingle_partition, workdir=workdir, config=config),
                     [p["part_index"] for p in parts]))

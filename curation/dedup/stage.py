@@ -40,6 +40,15 @@ class Deduplicate(CorpusStage):
         self.config = DedupConfig(**params)
         self._rows: dict[str, tuple[str, int, str, float]] | None = None
 
+    def prepare(self) -> None:
+        # The fit verifies candidate pairs in its own process, with a compiled merge whose first call
+        # there costs ~0.7 s: loaded while pass 1 runs, not after the shingle tasks (a short phase
+        # on a small corpus, which then waited for it).
+        if self.config.near and self.config.verify:
+            from curation.dedup.cluster import load_pair_kernel
+
+            load_pair_kernel()
+
     def fit(self, staging: list[Path], workdir: Path, map_fn: MapFn = map) -> dict[str, int]:
         # The phases' own markers let an interrupted fit resume; they hold input and config hashes.
         result = deduplicate(staging, workdir, self.config, map_fn=map_fn, resume=True)

@@ -24,6 +24,7 @@ from curation.dedup import (DedupConfig, MinHasher, NormalizeConfig, UnionFind, 
                             tokens, word_shingle_hash)
 from curation.dedup.cluster import _Block, shingle_partition
 from curation.dedup.normalize import _nfc, nfc_unsafe
+from curation.dedup.stage import Deduplicate
 
 from helpers import SAMPLE
 
@@ -456,7 +457,7 @@ def test_the_pair_check_loads_while_the_shingle_tasks_run(sample_files, tmp_path
     loading, shingling = threading.Event(), threading.Event()
     loaders: list[str] = []
     overlapped: list[bool] = []
-    real_load = cluster._load_pair_kernel
+    real_load = cluster.load_pair_kernel
 
     def load():
         # The kernel may already be loaded in this test process and the real load return at
@@ -472,6 +473,30 @@ def test_the_pair_check_loads_while_the_shingle_tasks_run(sample_files, tmp_path
             shingling.set()
         return map(fn, items)
 
-    monkeypatch.setattr(cluster, "_load_pair_kernel", load)
+    monkeypatch.setattr(cluster, "load_pair_kernel", load)
     result = deduplicate(sample_files, tmp_path / "w", DedupConfig(), map_fn=map_fn)
     assert result.verified_pairs > 0 and overlapped == [True] and loaders == ["load-pair-kernel"]
+
+
+def test_prepare_loads_the_verification_kernel_where_the_fit_will_verify(monkeypatch):
+    """``prepare()`` (called by the runner in a thread beside pass 1, in the process that fits)
+    makes the kernel's first call there: on a small corpus the shingle tasks ended before it did,
+    and the fit waited ~0.7 s for it. Without verification there is nothing to load."""
+    import importlib
+    import subprocess
+    import sys
+
+    fresh = ("from curation.kernels import sorted_jaccard as k\n"
+             "from curation.dedup.stage import Deduplicate\n"
+             "assert not k.signatures\n"
+             "Deduplicate().prepare()\n"
+             "assert k.signatures, 'not loaded'\n")
+    subprocess.run([sys.executable, "-c", fresh], check=True)
+    cluster = importlib.import_module("curation.dedup.cluster")
+    calls: list[int] = []
+    monkeypatch.setattr(cluster, "load_pair_kernel", lambda: calls.append(1))
+    Deduplicate(verify=False).prepare()
+    Deduplicate(near=False).prepare()
+    assert calls == []
+    Deduplicate().prepare()
+    assert calls == [1]
