@@ -109,8 +109,8 @@ class CorpusStage(Stage):
 
     def prepare(self) -> None:
         """Load now, in this process, what :meth:`fit` needs that does not depend on the corpus
-        (evaluation sets, their index), for a fit here later: the runner calls it in a thread
-        while pass 1 runs. Nothing by default."""
+        (evaluation sets, their index, compiled code), for a fit here later: the runner calls it in
+        a thread while pass 1 runs. Nothing by default."""
 
     @abstractmethod
     def fit(self, staging: list[Path], workdir: Path, map_fn: MapFn = map) -> dict[str, int] | None:

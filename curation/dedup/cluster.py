@@ -480,8 +480,9 @@ def cluster(workdir: str | Path, config: DedupConfig,
         counters["docs_reshingled"] = int(needed.size)
         del needed
         # Verification runs here, in the caller's process, whose first compiled call costs ~0.7 s
-        # (Numba's registries, its BLAS check): paid while the shingle tasks run (in a pool's
-        # workers, where this process only waits), not after them.
+        # (Numba's registries, its BLAS check): a run has loaded it beside pass 1 already
+        # (Deduplicate.prepare); otherwise paid while the shingle tasks run (in a pool's workers,
+        # where this process only waits), not after them.
         loading = threading.Thread(target=load_pair_kernel, name="load-pair-kernel", daemon=True)
         loading.start()
         list(map_fn(functools.partial(shingle_partition, workdir=workdir, config=config),
