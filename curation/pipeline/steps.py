@@ -12,6 +12,7 @@ from __future__ import annotations
 import time
 from collections import Counter
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -337,12 +338,9 @@ def write_shards(plan: RunPlan, early: Sequence[PartitionOutcome], late: Sequenc
             target_tokens=cfg.shards.target_tokens, row_group_bytes=cfg.shards.row_group_bytes,
             compression=cfg.shards.compression, compression_level=cfg.shards.compression_level,
         )
+    batches = iter_parquet([f for o in final for f in o.staging], plan.schemas["staging"].names, cfg.input.batch_size)
     try:
-        for batch in iter_parquet([f for o in final for f in o.staging], plan.schemas["staging"].names,
-                                  cfg.input.batch_size):
-            table = pa.Table.from_batches([batch])
-            texts = table.column("text").to_pylist()
-            counts = np.asarray(counter.count(texts), np.int64)
+        for table, counts in _counted(batches, counter):
             table = table.append_column("token_count", pa.array(counts, pa.int64())).select(schema.names)
             row_bytes = pc.binary_length(table.column("text")).to_numpy().astype(np.int64)
             heldout = (np.fromiter((is_heldout(i, fraction) for i in table.column("id").to_pylist()), bool,
@@ -358,15 +356,30 @@ def write_shards(plan: RunPlan, early: Sequence[PartitionOutcome], late: Sequenc
     shards, heldout_shards = writers["shards"].close(), writers["heldout"].close()
     dropped: Counter[str] = Counter()
     if cfg.output.removed_text != "none":
-        for batch in iter_parquet([f for o in (*early, *late) for f in o.removed], ["stage", "text"],
-                                  cfg.input.batch_size):
-            counts = counter.count(batch.column("text").to_pylist())
-            for stage, n in zip(batch.column("stage").to_pylist(), counts.tolist()):
+        removed = iter_parquet([f for o in (*early, *late) for f in o.removed], ["stage", "text"], cfg.input.batch_size)
+        for table, counts in _counted(removed, counter):
+            for stage, n in zip(table.column("stage").to_pylist(), counts.tolist()):
                 dropped[stage] += n
     outcome = ShardsOutcome(key, shards=_records(shards), heldout=_records(heldout_shards),
                             tokens_dropped=dict(dropped), seconds=time.perf_counter() - t0)
     markers.save(marker, outcome)
     return outcome
+
+
+def _counted(batches: Iterator[pa.RecordBatch], counter: TokenCounter) -> Iterator[tuple[pa.Table, np.ndarray]]:
+    """Each batch as a table with its texts' token counts, the next batch counted on a thread while
+    the caller writes this one: the counter (~1.5 cores) and the Parquet writer's compression both
+    run without the GIL, and one after the other they were the run's serial tail."""
+    with ThreadPoolExecutor(1, thread_name_prefix="count-tokens") as pool:
+        pending = None
+        for batch in batches:
+            table = pa.Table.from_batches([batch])
+            future = pool.submit(counter.count, table.column("text").to_pylist())
+            if pending is not None:
+                yield pending[0], np.asarray(pending[1].result(), np.int64)
+            pending = (table, future)
+        if pending is not None:
+            yield pending[0], np.asarray(pending[1].result(), np.int64)
 
 
 def _records(infos: list) -> tuple[FileRecord, ...]:

@@ -39,6 +39,39 @@ def test_token_counts_are_exact(sample_run):
     assert checked == sample_run.manifest["total_documents"] > 1000
 
 
+def test_shards_count_the_next_batch_while_this_one_is_written():
+    """The shard step counts a batch's tokens on a thread while the one before is written (both
+    without the GIL): every batch comes back in order with its own texts' counts, and a failing
+    count fails the step."""
+    import threading
+
+    import numpy as np
+    import pyarrow as pa
+
+    from curation.pipeline.steps import _counted
+
+    class Counter:
+        def __init__(self, fail_at=None):
+            self.threads, self.fail_at = [], fail_at
+
+        def count(self, texts):
+            self.threads.append(threading.current_thread().name)
+            if texts[0] == self.fail_at:
+                raise RuntimeError("tokenizer broke")
+            return np.array([len(t) for t in texts])
+
+    batches = [pa.record_batch({"text": [f"{b}" * (i + 1) for i in range(b + 1)]}) for b in range(1, 6)]
+    counter = Counter()
+    seen = []
+    for table, counts in _counted(iter(batches), counter):
+        # The next batch is being counted (or done) while the caller holds this one.
+        seen.append((table.column("text").to_pylist(), counts.tolist()))
+    assert seen == [(b.column("text").to_pylist(), [len(t) for t in b.column("text").to_pylist()]) for b in batches]
+    assert len(counter.threads) == 5 and all(name.startswith("count-tokens") for name in counter.threads)
+    with pytest.raises(RuntimeError, match="tokenizer broke"):
+        list(_counted(iter(batches), Counter(fail_at="3")))
+
+
 def test_duckdb_and_manifest_agree(sample_run):
     out = sample_run.output_dir
     manifest = json.loads((out / "manifest.json").read_text())
