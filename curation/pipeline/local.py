@@ -149,7 +149,8 @@ def warm_up(config: PipelineConfig) -> None:
     """Load, in this process, what the first pass over a partition loads on its first batch: the
     chain's stages up to the first corpus-level one (cached per process, so the step finds them
     built), their models and compiled loops (each stage runs once on one paragraph, nothing kept),
-    and the redactor of dropped text."""
+    and the redactor of dropped text. A stage that cannot run here (the quality classifier without
+    a model) is skipped; its step reports why."""
     from curation.document import Document
     from curation.pipeline.chain import cached_stages
     from curation.pipeline.plan import split_index
@@ -157,7 +158,10 @@ def warm_up(config: PipelineConfig) -> None:
 
     docs = [Document("warm-up", WARM_TEXT)]
     for stage in cached_stages(config.stages[:split_index(config)]):
-        result = stage(docs)
+        try:
+            result = stage(docs)
+        except CurationError:
+            continue
         # A document a stage drops goes on (as it left that stage): every stage loads what it needs.
         docs = result.kept or [d.doc for d in result.dropped] or docs
     TextGuard.for_config(config).load()
@@ -166,24 +170,10 @@ def warm_up(config: PipelineConfig) -> None:
 def warm_defaults() -> None:
     """:func:`warm_up` for the default chain, where the pool's fork server runs it
     (:mod:`curation.pipeline.preload`): what needs no run (modules, compiled loops, spaCy's model,
-    Presidio's engines for the default pii parameters). A stage that needs the run's model or fit
-    (the quality classifier's) is skipped; a failure leaves the rest to each worker's first batch."""
-    from curation.document import Document
-    from curation.pipeline.chain import cached_stages
-    from curation.pipeline.plan import split_index
-    from curation.pipeline.privacy import TextGuard
+    Presidio's engines for the default pii parameters), and the steps' module every task unpickles."""
+    import curation.pipeline.steps  # noqa: F401
 
-    import curation.pipeline.steps  # noqa: F401 - what every task unpickles
-
-    config = PipelineConfig()
-    docs = [Document("warm-up", WARM_TEXT)]
-    for stage in cached_stages(config.stages[:split_index(config)]):
-        try:
-            result = stage(docs)
-        except CurationError:  # the classifier without a model
-            continue
-        docs = result.kept or [d.doc for d in result.dropped] or docs
-    TextGuard.for_config(config).load()
+    warm_up(PipelineConfig())
 
 
 def warm_pool(inputs: Sequence[str], config: PipelineConfig, workers: int | None = None
