@@ -16,6 +16,10 @@ Contenders, each a fresh subprocess started from this script, alternated round b
                through prefect-ray): the runners of issue 17, side by side with the default (Prefect).
   ours_cold    ours_given with a Prefect server of its own (CURATION_PREFECT_SERVER=run): the first run of a
                session. The other Prefect runs use the user's shared server, started before the first round.
+  ours_same_stages   ours_given (Prefect) with --config bench/e2e/datatrove_stages.yaml: only the stages the
+               DataTrove chain runs (heuristics, exact + MinHash dedup, PII patterns), the like-for-like
+               figure; the default chain adds language ID, the classifier, decontamination and the name
+               and address finders, which DataTrove's chain does not run.
   datatrove    bench/e2e/datatrove_chain.py in bench/.venv-datatrove: JsonlReader -> GopherRepetition ->
                GopherQuality -> C4Quality (terminal-punctuation rule off) -> FineWebQuality -> MinHash
                signatures / buckets / cluster / filter (5-grams, 14 x 8) -> PIIFormatter -> TokensCounter
@@ -35,6 +39,7 @@ Results: bench/results/e2e.json, or e2e-limit-N.json with --limit (git ignores b
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import shutil
@@ -51,8 +56,10 @@ from common import (CURATE, DATATROVE_PYTHON, RESULTS, ROOT, TOKENIZER, WORKERS,
 
 HERE = Path(__file__).resolve().parent
 DATATROVE_SCRIPT = HERE / "datatrove_chain.py"
-CONTENDERS = ("ours_given", "datatrove", "ours_train", "ours_library", "ours_ray", "ours_cold")
-RUNNER_ARGS = {"ours_library": ["--runner", "library"], "ours_ray": ["--runner", "ray"]}  # issue 17
+CONTENDERS = ("ours_given", "datatrove", "ours_train", "ours_library", "ours_ray", "ours_cold", "ours_same_stages")
+OURS = tuple(c for c in CONTENDERS if c != "datatrove")
+RUNNER_ARGS = {"ours_library": ["--runner", "library"], "ours_ray": ["--runner", "ray"],  # issue 17
+               "ours_same_stages": ["--config", str(HERE / "datatrove_stages.yaml")]}
 # ours_cold: the default run with a Prefect server of its own, booted and stopped with it (the first
 # run of a session); the other Prefect runs use the shared server, warmed before the first round.
 RUNNER_ENV = {"ours_cold": {"CURATION_PREFECT_SERVER": "run"}}
@@ -127,11 +134,7 @@ def main() -> None:
           f"{WORKERS} workers, {os.cpu_count()} CPUs", flush=True)
 
     runners = {
-        "ours_given": lambda: run_ours("ours_given", inp, work, args.curate_args.split()),
-        "ours_train": lambda: run_ours("ours_train", inp, work, args.curate_args.split()),
-        "ours_library": lambda: run_ours("ours_library", inp, work, args.curate_args.split()),
-        "ours_ray": lambda: run_ours("ours_ray", inp, work, args.curate_args.split()),
-        "ours_cold": lambda: run_ours("ours_cold", inp, work, args.curate_args.split()),
+        **{name: functools.partial(run_ours, name, inp, work, args.curate_args.split()) for name in OURS},
         "datatrove": lambda: run_datatrove(inp, work, args.datatrove_args.split()),
     }
     runs: dict[str, list[dict[str, Any]]] = {}
@@ -175,7 +178,7 @@ def main() -> None:
         print(f"  floor: HF encode_batch of the {floor['documents']:,} kept texts: {floor['seconds']:.2f} s "
               f"(tokens {'equal' if floor['tokens_equal_manifest'] else 'DIFFER from'} the manifest)", flush=True)
     if not args.keep_output:
-        for name in ("ours_given", "ours_train", "ours_library", "ours_ray", "ours_cold"):
+        for name in OURS:
             shutil.rmtree(work / f"out-{name}", ignore_errors=True)
 
     goals = {}
@@ -226,6 +229,7 @@ LABELS = {
     "ours_library": "`curate run --runner library`, given tokenizer",
     "ours_ray": "`curate run --runner ray` (local Ray), given tokenizer",
     "ours_cold": "`curate run`, given tokenizer, its own Prefect server (`CURATION_PREFECT_SERVER=run`)",
+    "ours_same_stages": "`curate run`, given tokenizer, DataTrove's stages only (`bench/e2e/datatrove_stages.yaml`)",
     "datatrove": "DataTrove 0.10.1 chain",
 }
 
@@ -263,6 +267,9 @@ def report(result: dict[str, Any], best: dict[str, dict[str, Any]]) -> None:
         print()
         for goal, met in result["goals"].items():
             print(f"goal {goal}: {'met' if met else 'MISSED'}")
+    same = result["results"].get("ours_same_stages", {}).get("x_datatrove_docs_per_s")
+    if same is not None:  # no goal of its own: what the default chain's goals would read on DataTrove's work
+        print(f"like for like: DataTrove's stages only, {same:.1f}x DataTrove (the default chain runs more stages)")
 
 
 def stage_table(best: dict[str, dict[str, Any]]) -> None:
@@ -274,14 +281,15 @@ def stage_table(best: dict[str, dict[str, Any]]) -> None:
     "outside the pipeline" is the command's wall less the pipeline's (interpreter, imports, the
     Prefect server and flow engine, Ray's start).
     """
-    ours = [n for n in ("ours_given", "ours_cold", "ours_train", "ours_library", "ours_ray") if n in best]
+    ours = [n for n in ("ours_given", "ours_cold", "ours_train", "ours_library", "ours_ray", "ours_same_stages")
+            if n in best]
     if not ours:
         return
     names: list[str] = []
     for n in ours:
         names += [s["stage"] for s in best[n]["stages"] if s["stage"] not in names]
     header = {"ours_given": "Prefect (default)", "ours_cold": "Prefect, own server", "ours_train": "Prefect, tokenizer trained",
-              "ours_library": "library", "ours_ray": "Ray (local)"}
+              "ours_library": "library", "ours_ray": "Ray (local)", "ours_same_stages": "DataTrove's stages"}
     print("\nWorker-seconds per stage (summed over partitions), and wall seconds around them:\n")
     print("| | " + " | ".join(header[n] for n in ours) + " |")
     print("|---|" + "---:|" * len(ours))
