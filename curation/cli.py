@@ -112,23 +112,13 @@ class Command:
 
 def _run(args: argparse.Namespace, flow_runner: FlowRunner | None = None,
          default_model: DefaultModel | None = None) -> int:
-    from curation.config import load_config
+    from curation.config import load_config, run_overrides
     from curation.io.readers import folder_notes, resolve_inputs
-    from curation.io.storage import is_url
     from curation.pipeline import check_config, claim_output, run
 
-    overrides: dict[str, Any] = {}
-    input_overrides = {k: v for k, v in (("text_field", args.text_field), ("id_field", args.id_field)) if v}
-    if input_overrides:
-        overrides["input"] = input_overrides
-    if args.tokenizer:
-        if not Path(args.tokenizer).is_file():
-            raise CurationError(f"tokenizer not found: {args.tokenizer}")
-        overrides["tokenizer"] = {"path": args.tokenizer}
-    if args.preset:
-        # The flag replaces a config file's preset and stages; its stage_options still apply.
-        overrides["preset"] = args.preset
-        overrides["stages"] = None
+    if args.tokenizer and not Path(args.tokenizer).is_file():
+        raise CurationError(f"tokenizer not found: {args.tokenizer}")
+    overrides = run_overrides(args.text_field, args.id_field, args.tokenizer, args.preset)
     if str(args.output).startswith("memory://"):
         raise CurationError(f"--output {args.output}: a memory:// folder lives only inside this process and would "
                             "vanish when curate exits; give a folder or a persistent URL")

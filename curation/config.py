@@ -297,6 +297,22 @@ def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None
         raise CurationError(f"invalid config{' ' + str(path) if path else ''}: {validation_message(exc)}") from None
 
 
+def run_overrides(text_field: str | None = None, id_field: str | None = None, tokenizer: str | None = None,
+                  preset: str | None = None) -> dict[str, Any]:
+    """The overrides ``curate run``'s flags put over its config file (:func:`load_config`)."""
+    overrides: dict[str, Any] = {}
+    fields = {k: v for k, v in (("text_field", text_field), ("id_field", id_field)) if v}
+    if fields:
+        overrides["input"] = fields
+    if tokenizer:
+        overrides["tokenizer"] = {"path": tokenizer}
+    if preset:
+        # The flag replaces a config file's preset and stages; its stage_options still apply.
+        overrides["preset"] = preset
+        overrides["stages"] = None
+    return overrides
+
+
 def validation_message(exc: ValidationError) -> str:
     """The first error as ``where: what``, without pydantic's "Value error, " prefix."""
     first = exc.errors()[0]

@@ -11,10 +11,13 @@ import logging
 import os
 import socket
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from curation.errors import CurationError
 from flows.embedded import SharedServer, TemporaryServer, local_server, prefect_api
+
+if TYPE_CHECKING:
+    from curation.config import PipelineConfig
 
 
 def run_flow(args: argparse.Namespace, config: Any, progress: bool, notes: list[str],
@@ -86,10 +89,11 @@ def main(argv: list[str] | None = None) -> int:
         atexit.register(gc.freeze)  # if it raises (curation.pipeline.local.freeze_at_exit)
         ended = end_after_exit_handlers()
     argv = sys.argv[1:] if argv is None else list(argv)
-    if splits_across_workers(argv):
+    config = pool_config(argv)
+    if config is not None:
         from curation.pipeline.local import start_pool_server
 
-        start_pool_server()  # its preload runs beside this process's imports and checks
+        start_pool_server(config)  # its preload runs beside this process's imports and checks
     # A flow run needs its temporary server (~2-3 s to boot): start it before the CLI's own imports
     # and checks, which then cost nothing; a run the checks refuse stops it unused.
     with local_server() if runs_flow(argv) else contextlib.nullcontext() as server:
@@ -130,35 +134,38 @@ def end_after_exit_handlers() -> list[int]:
     return code
 
 
-def splits_across_workers(argv: list[str]) -> bool:
-    """Whether ``argv`` is a ``curate run`` whose inputs its config splits into several partitions
-    for several local workers (the pool's processes, not Ray's): looked at before the CLI's own
-    imports and checks, to start the workers' fork server beside them. A wrong answer changes when
-    the server starts, never the run (an invalid command is refused later, with its reason)."""
+def pool_config(argv: list[str]) -> PipelineConfig | None:
+    """The config of ``argv`` if it is a ``curate run`` whose inputs the config splits into several
+    partitions for several local workers (the pool's processes, not Ray's), else None: looked at
+    before the CLI's own imports and checks, to start the workers' fork server beside them with
+    the run's chain. A wrong answer changes when the server starts and what it preloads, never the
+    run (an invalid command is refused later, with its reason)."""
     if argv[:1] != ["run"] or {"-h", "--help"} & set(argv):
-        return False
+        return None
     parser = argparse.ArgumentParser(add_help=False, exit_on_error=False)
     parser.add_argument("--input", "-i", nargs="+", default=[])
     parser.add_argument("--config", "-c")
     parser.add_argument("--workers", "-w", default=str(os.cpu_count() or 1))
     parser.add_argument("--runner", default="process")
+    for flag in ("--text-field", "--id-field", "--tokenizer", "--preset"):
+        parser.add_argument(flag)
     try:
         args = parser.parse_known_args(argv[1:])[0]
     except argparse.ArgumentError:
-        return False
+        return None
     if args.runner == "ray" or not args.workers.isdigit() or int(args.workers) < 2:
-        return False
-    from curation.config import load_config
+        return None
+    from curation.config import load_config, run_overrides
     from curation.io.storage import is_url
     from curation.pipeline.local import partition_count
 
     if not args.input or any(is_url(p) for p in args.input):
-        return False  # listing remote folders twice costs more than the server's start saves
+        return None  # listing remote folders twice costs more than the server's start saves
     try:
-        partition_bytes = load_config(args.config).input.partition_bytes
+        config = load_config(args.config, run_overrides(args.text_field, args.id_field, args.tokenizer, args.preset))
     except Exception:  # noqa: BLE001 - the CLI reports a bad config itself
-        return False
-    return partition_count(args.input, partition_bytes) > 1
+        return None
+    return config if partition_count(args.input, config.input.partition_bytes) > 1 else None
 
 
 def runs_flow(argv: list[str]) -> bool:

@@ -162,6 +162,22 @@ def warm_state(config: PipelineConfig, barrier=None) -> dict:
             "redactors": redactors, "loaded": loaded}
 
 
+def preloaded(configs: list[str]) -> dict:
+    """For pool tests, in a worker before it runs anything else: what it has imported, and for
+    each config (JSON), whether its first pass's chain was built before this call (the server's
+    preload built it), building it now if not."""
+    from curation.pipeline.chain import _built, cached_stages
+    from curation.pipeline.plan import split_index
+
+    imported = sorted(m for m in ("spacy", "presidio_analyzer", "curation.pii.recognizers") if m in sys.modules)
+    built = []
+    for config in map(PipelineConfig.model_validate_json, configs):
+        hits = _built.cache_info().hits
+        cached_stages(config.stages[:split_index(config)])
+        built.append(_built.cache_info().hits > hits)
+    return {"imported": imported, "built": built}
+
+
 def worker_state(names: list[str]) -> dict:
     """For pool tests, in a worker before it runs anything else: its process ids, the environment
     variables ``names``, and what it has loaded without having run a step."""

@@ -88,7 +88,8 @@ def process_pool(workers: int, warm: PipelineConfig | None = None, warm_workers:
 def pool_context() -> multiprocessing.context.BaseContext:
     """Where pool workers come from: forked from Python's fork server (``forkserver``, the default
     start method on Linux from Python 3.14), which first imports :mod:`curation.pipeline.preload`
-    (the default chain's modules, compiled loops and models); spawned where the platform has none.
+    (the modules, compiled loops and models of the run's chain, :func:`start_pool_server`, or the
+    default chain's); spawned where the platform has none.
 
     A spawned worker spent ~2.2 s of CPU importing and loading those before its first document,
     every worker of every pool; the server spends it once, beside this process's own start, and a
@@ -167,13 +168,19 @@ def warm_up(config: PipelineConfig) -> None:
     TextGuard.for_config(config).load()
 
 
-def warm_defaults() -> None:
-    """:func:`warm_up` for the default chain, where the pool's fork server runs it
-    (:mod:`curation.pipeline.preload`): what needs no run (modules, compiled loops, spaCy's model,
-    Presidio's engines for the default pii parameters), and the steps' module every task unpickles."""
+# The config a fork server warms up, as JSON, in the environment it starts with (start_pool_server).
+PRELOAD_CONFIG = "CURATION_PRELOAD_CONFIG"
+
+
+def warm_preload() -> None:
+    """:func:`warm_up` where the pool's fork server runs it (:mod:`curation.pipeline.preload`), for
+    the run's config that :func:`start_pool_server` handed it, or else the default chain: what needs
+    no document (modules, compiled loops, spaCy's model, Presidio's engines for the chain's pii
+    parameters), and the steps' module every task unpickles."""
     import curation.pipeline.steps  # noqa: F401
 
-    warm_up(PipelineConfig())
+    given = os.environ.get(PRELOAD_CONFIG)
+    warm_up(PipelineConfig.model_validate_json(given) if given else PipelineConfig())
 
 
 def warm_pool(inputs: Sequence[str], config: PipelineConfig, workers: int | None = None
@@ -209,13 +216,28 @@ def partition_count(inputs: Sequence[str], partition_bytes: int) -> int:
         return 0
 
 
-def start_pool_server() -> None:
+def start_pool_server(config: PipelineConfig | None = None) -> None:
     """Start the pool's fork server (:func:`pool_context`) now, so that its preload (~2 s of one
-    core) runs beside the caller's own start; nothing where there is none or it is running."""
-    if pool_context().get_start_method() == "forkserver":
-        import multiprocessing.forkserver
+    core) runs beside the caller's own start; nothing where there is none or it is running.
 
+    The server warms up ``config``'s chain (default: the default chain): a run of another chain
+    loaded the default's models there for nothing (spaCy's NER and Presidio, ~1 CPU-s) and then
+    its own in every worker. The config travels in the environment the server starts with, which
+    is the caller's again once it has started."""
+    if pool_context().get_start_method() != "forkserver":
+        return
+    import multiprocessing.forkserver
+
+    before = os.environ.get(PRELOAD_CONFIG)
+    if config is not None:
+        os.environ[PRELOAD_CONFIG] = config.model_dump_json()
+    try:
         multiprocessing.forkserver.ensure_running()
+    finally:
+        if before is None:
+            os.environ.pop(PRELOAD_CONFIG, None)
+        else:
+            os.environ[PRELOAD_CONFIG] = before
 
 
 def _start_processes(pool: ProcessPoolExecutor, count: int) -> None:

@@ -52,9 +52,9 @@ def spy(*args, **kwargs):
     seen.append(["prefect" in sys.modules, pool is not None])
     return pool
 
-def early():
+def early(config):
     seen.append(["curation.cli" in sys.modules, "prefect" in sys.modules])
-    start_pool_server()
+    start_pool_server(config)
 
 local.warm_pool, local.start_pool_server = spy, early
 code = flows.cli.main(sys.argv[1:])
@@ -86,22 +86,28 @@ def test_run_prints_summary_and_writes_outputs(tmp_path):
 def test_the_workers_server_starts_early_only_for_a_run_split_across_local_workers(tmp_path):
     """The command's guess, before its imports, at whether a run will use the process pool: several
     partitions (with the config file's partition size) and several workers, not Ray's; a command it
-    cannot read is left to the CLI to refuse."""
-    from flows.cli import splits_across_workers
+    cannot read is left to the CLI to refuse. The guess is the run's config, flags included, whose
+    chain the server preloads."""
+    from flows.cli import pool_config
 
     cfg = tmp_path / "c.toml"
-    cfg.write_text("[input]\npartition_bytes = 1000000\n")
+    cfg.write_text('[input]\npartition_bytes = 1000000\n[[stages]]\nname = "length"\n')
     data = str(sample_slice(tmp_path / "slice.jsonl", 800))
     split = ["run", "--input", data, "--output", str(tmp_path / "o"), "--config", str(cfg)]
-    assert splits_across_workers(split) and splits_across_workers(split + ["-w", "2", "--runner", "library"])
-    assert not splits_across_workers(split[:-2])  # the default partition size: one partition
+    config = pool_config(split)
+    assert config is not None and [s.name for s in config.stages] == ["length"]
+    assert pool_config(split + ["-w", "2", "--runner", "library"]) == config
+    flags = pool_config(split + ["--preset", "gopher", "--text-field", "body", "--tokenizer", "t.json"])
+    assert [s.name for s in flags.stages][:2] == ["gopher_quality", "gopher_repetition"]
+    assert (flags.input.text_field, flags.tokenizer.path) == ("body", "t.json")
+    assert pool_config(split[:-2]) is None  # the default partition size: one partition
     for more in (["-w", "1"], ["--workers", "x"], ["--runner", "ray"], ["--help"], ["--input"]):
-        assert not splits_across_workers(split + more), more
-    assert not splits_across_workers(["plan"] + split[1:])
-    assert not splits_across_workers(split[:2] + [str(tmp_path / "missing.jsonl")] + split[3:])
+        assert pool_config(split + more) is None, more
+    assert pool_config(["plan"] + split[1:]) is None
+    assert pool_config(split[:2] + [str(tmp_path / "missing.jsonl")] + split[3:]) is None
     bad = tmp_path / "bad.toml"
     bad.write_text("[input]\npartition_bytes = 'many'\n")
-    assert not splits_across_workers(split[:-1] + [str(bad)])
+    assert pool_config(split[:-1] + [str(bad)]) is None
 
 
 END_SCRIPT = """

@@ -331,6 +331,48 @@ def test_pool_workers_fork_from_a_preloaded_server_with_the_callers_environment(
         assert state["ppid"] != os.getpid()  # the server's child, not this process's
 
 
+PRELOAD_SCRIPT = """
+import json, os, sys
+from curation.config import PipelineConfig
+from curation.pipeline.local import PRELOAD_CONFIG, process_pool, start_pool_server
+from helpers import preloaded
+
+start_pool_server(PipelineConfig.model_validate_json(sys.argv[1]) if sys.argv[1] else None)
+left = os.environ.get(PRELOAD_CONFIG)
+with process_pool(1) as pool:
+    print(json.dumps({"left": left, **pool.submit(preloaded, sys.argv[2:]).result(timeout=180)}))
+"""
+
+
+def test_the_fork_server_preloads_the_runs_chain():
+    """The server warms up the chain its starter names (``curate run`` names the run's config), not
+    the default one: a run of another chain loaded the default's NER model and Presidio there for
+    nothing, then its own in each worker. Nothing named: the default chain. The caller's
+    environment is left as it was."""
+    import subprocess
+    import sys
+
+    from curation.config import PipelineConfig
+    from curation.pipeline.local import pool_context
+
+    from helpers import ROOT
+
+    if pool_context().get_start_method() != "forkserver":
+        pytest.skip("no fork server on this platform")
+    mine = small_config(output={"removed_text": "raw", "quarantine_text": "raw"}).model_dump_json()
+    default = PipelineConfig().model_dump_json()
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "tests")])}
+    states = []
+    for named in (mine, ""):
+        result = subprocess.run([sys.executable, "-c", PRELOAD_SCRIPT, named, mine, default], capture_output=True,
+                                text=True, cwd=ROOT, env=env, timeout=300)
+        assert result.returncode == 0, result.stderr
+        states.append(json.loads(result.stdout.strip().splitlines()[-1]))
+    assert states[0] == {"left": None, "imported": [], "built": [True, False]}
+    assert states[1] == {"left": None, "imported": ["curation.pii.recognizers", "presidio_analyzer", "spacy"],
+                         "built": [False, True]}
+
+
 def test_a_failing_preload_leaves_the_fork_server_working(monkeypatch):
     """Multiprocessing stops a fork server whose preload raises anything but an ImportError: the
     preload keeps its failure to itself (a worker loads what it uses, and reports errors there)."""
@@ -341,7 +383,7 @@ def test_a_failing_preload_leaves_the_fork_server_working(monkeypatch):
     def broken() -> None:
         raise RuntimeError("no model here")
 
-    monkeypatch.setattr(local, "warm_defaults", broken)
+    monkeypatch.setattr(local, "warm_preload", broken)
     importlib.reload(preload)
 
 
