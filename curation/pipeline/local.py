@@ -223,7 +223,8 @@ def start_pool_server(config: PipelineConfig | None = None) -> None:
     The server warms up ``config``'s chain (default: the default chain): a run of another chain
     loaded the default's models there for nothing (spaCy's NER and Presidio, ~1 CPU-s) and then
     its own in every worker. The config travels in the environment the server starts with, which
-    is the caller's again once it has started."""
+    is the caller's again once it has started. A server already running (an earlier run's, in a
+    notebook) keeps what it preloaded: a chain it lacks loads in the workers, as before."""
     if pool_context().get_start_method() != "forkserver":
         return
     import multiprocessing.forkserver
@@ -299,5 +300,8 @@ def run(inputs: list[str], output_dir: str | Path, config: PipelineConfig | None
     with locked(inputs, output_dir, work_dir):
         plan = plan_run(inputs, output_dir, config, fresh, work_dir, notes)
         # One partition: nothing to share out, and spawning workers would only cost their start.
-        with LocalRunner(workers if len(plan.partitions) > 1 else 1, progress) as runner:
+        workers = workers if len(plan.partitions) > 1 else 1
+        if workers > 1:
+            start_pool_server(plan.config)  # preloading this run's chain (none if curate run started it)
+        with LocalRunner(workers, progress) as runner:
             return execute(plan, runner, started, keep_intermediate)

@@ -333,22 +333,30 @@ def test_pool_workers_fork_from_a_preloaded_server_with_the_callers_environment(
 
 PRELOAD_SCRIPT = """
 import json, os, sys
+from pathlib import Path
 from curation.config import PipelineConfig
 from curation.pipeline.local import PRELOAD_CONFIG, process_pool, start_pool_server
 from helpers import preloaded
 
-start_pool_server(PipelineConfig.model_validate_json(sys.argv[1]) if sys.argv[1] else None)
+if sys.argv[1].startswith("run:"):  # the library's run() on a corpus, its server started by it
+    from curation.pipeline import run
+    from helpers import sample_slice
+    config = PipelineConfig.model_validate_json(sys.argv[2])
+    folder = sys.argv[1][4:]
+    run([str(sample_slice(Path(folder) / "in.jsonl", 300))], Path(folder) / "out", config, workers=2)
+else:
+    start_pool_server(PipelineConfig.model_validate_json(sys.argv[1]) if sys.argv[1] else None)
 left = os.environ.get(PRELOAD_CONFIG)
 with process_pool(1) as pool:
     print(json.dumps({"left": left, **pool.submit(preloaded, sys.argv[2:]).result(timeout=180)}))
 """
 
 
-def test_the_fork_server_preloads_the_runs_chain():
-    """The server warms up the chain its starter names (``curate run`` names the run's config), not
-    the default one: a run of another chain loaded the default's NER model and Presidio there for
-    nothing, then its own in each worker. Nothing named: the default chain. The caller's
-    environment is left as it was."""
+def test_the_fork_server_preloads_the_runs_chain(tmp_path):
+    """The server warms up the chain its starter names (``curate run`` and the library's ``run``
+    name the run's config), not the default one: a run of another chain loaded the default's NER
+    model and Presidio there for nothing, then its own in each worker. Nothing named: the default
+    chain. The caller's environment is left as it was."""
     import subprocess
     import sys
 
@@ -359,11 +367,12 @@ def test_the_fork_server_preloads_the_runs_chain():
 
     if pool_context().get_start_method() != "forkserver":
         pytest.skip("no fork server on this platform")
-    mine = small_config(output={"removed_text": "raw", "quarantine_text": "raw"}).model_dump_json()
+    mine = small_config(output={"removed_text": "raw", "quarantine_text": "raw"},
+                        input={"partition_bytes": 1 << 18}).model_dump_json()
     default = PipelineConfig().model_dump_json()
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "tests")])}
     states = []
-    for named in (mine, ""):
+    for named in (mine, "", f"run:{tmp_path}"):
         result = subprocess.run([sys.executable, "-c", PRELOAD_SCRIPT, named, mine, default], capture_output=True,
                                 text=True, cwd=ROOT, env=env, timeout=300)
         assert result.returncode == 0, result.stderr
@@ -371,6 +380,8 @@ def test_the_fork_server_preloads_the_runs_chain():
     assert states[0] == {"left": None, "imported": [], "built": [True, False]}
     assert states[1] == {"left": None, "imported": ["curation.pii.recognizers", "presidio_analyzer", "spacy"],
                          "built": [False, True]}
+    assert states[2] == states[0]
+    assert json.loads((tmp_path / "out" / "summary.json").read_text())["partitions"] > 1
 
 
 def test_a_failing_preload_leaves_the_fork_server_working(monkeypatch):
