@@ -7,7 +7,7 @@ import os
 import subprocess
 import sys
 
-from helpers import MESSY, ROOT, SAMPLE, sample_slice
+from helpers import MESSY, ROOT, sample_slice
 
 CURATE = [sys.executable, "-m", "flows.cli"]  # what the installed `curate` runs
 

@@ -214,7 +214,7 @@ def test_pool_workers_and_the_command_skip_the_last_garbage_collection(tmp_path)
     import sys
 
     from flows.curate import curate, runner
-    from curation.pipeline.local import LocalRunner, _start_worker, freeze_at_exit
+    from curation.pipeline.local import LocalRunner, _start_worker
 
     with LocalRunner(workers=2) as local:
         assert local._pool._initializer is _start_worker  # freeze_at_exit, then any warm-up
