@@ -14,11 +14,13 @@ from collections import Counter
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from curation.config import OutputConfig
 from curation.document import QUARANTINE_SCHEMA
 from curation.errors import CurationError
 from curation.io import output as owned
@@ -44,6 +46,13 @@ HOLDOUT_LIMIT_BYTES = 20 << 20  # bytes-per-token is stable to 3 digits well bef
 # Pass 1: per partition
 
 
+def intermediate_codec(output: OutputConfig) -> dict[str, Any]:
+    """The Parquet codec of staging/ and curated/ (``output.intermediate_compression``)."""
+    if output.intermediate_compression == "zstd":
+        return {"compression": "zstd", "compression_level": 1}
+    return {"compression": "none", "compression_level": None}
+
+
 def filter_partition(plan: RunPlan, index: int, skip: Sequence[int] = ()) -> PartitionOutcome:
     """Read one partition, run the per-document stages and write what they kept, dropped and why.
 
@@ -62,7 +71,7 @@ def filter_partition(plan: RunPlan, index: int, skip: Sequence[int] = ()) -> Par
     name = f"part-{index:05d}"
     for sub, prefix in (("staging", name), ("removed", f"early-{index:05d}"), ("quarantine", name)):
         owned.remove_files(out / sub, [f"{prefix}-*.parquet"])
-    staging = RollingParquetWriter(out / "staging", name, schemas["staging"], compression_level=1)
+    staging = RollingParquetWriter(out / "staging", name, schemas["staging"], **intermediate_codec(cfg.output))
     removed = RollingParquetWriter(out / "removed", f"early-{index:05d}", schemas["removed"])
     quarantine = RollingParquetWriter(out / "quarantine", name, QUARANTINE_SCHEMA)
     stages = cached_stages(plan.early_specs)
@@ -226,7 +235,7 @@ def late_partition(plan: RunPlan, index: int, early: Sequence[PartitionOutcome],
     stages = cached_stages(plan.late_specs, {f.stage: (f.key, plan.workdir(f.stage)) for f in fits})
     stats = [StageStats(s.name) for s in stages]
     guard = TextGuard.for_config(cfg)
-    curated = RollingParquetWriter(out / "curated", name, schemas["staging"], compression_level=1)
+    curated = RollingParquetWriter(out / "curated", name, schemas["staging"], **intermediate_codec(cfg.output))
     removed = RollingParquetWriter(out / "removed", f"late-{index:05d}", schemas["removed"])
     try:
         for batch in iter_parquet(mine.staging, schemas["staging"].names, cfg.input.batch_size):

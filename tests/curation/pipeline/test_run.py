@@ -89,6 +89,29 @@ def test_duckdb_and_manifest_agree(sample_run):
     assert schema.names[:4] == ["id", "text", "source", "token_count"]
 
 
+def test_intermediates_are_written_with_the_configured_codec(tmp_path):
+    """staging/ and curated/ are uncompressed unless output.intermediate_compression asks for zstd;
+    the codec changes no byte of what the run ships."""
+    from curation.io.files import sha256_file
+
+    def codecs(folder: Path) -> set[str]:
+        files = sorted(folder.glob("*.parquet"))
+        assert files, folder
+        return {pq.ParquetFile(f).metadata.row_group(0).column(c).compression
+                for f in files for c in range(pq.ParquetFile(f).metadata.num_columns)}
+
+    shipped = {}
+    for codec, expected in (("none", {"UNCOMPRESSED"}), ("zstd", {"ZSTD"})):
+        out = tmp_path / codec
+        config = small_config(stages=["length", "dedup"], output={"intermediate_compression": codec})
+        run([str(SAMPLE)], out, config, progress=False, keep_intermediate=True)
+        assert codecs(out / "staging") == codecs(out / "curated") == expected
+        assert codecs(out / "shards") == {"ZSTD"}
+        shipped[codec] = {p.relative_to(out).as_posix(): sha256_file(p) for split in ("shards", "heldout", "removed")
+                          for p in sorted((out / split).glob("*.parquet"))}
+    assert shipped["none"] == shipped["zstd"] and any(k.startswith("removed/") for k in shipped["none"])
+
+
 def test_the_heldout_split_is_its_own_shards(sample_run):
     from curation.tokenizer import is_heldout
 
