@@ -320,6 +320,19 @@ def xxh3_words(data: np.ndarray, offsets: np.ndarray) -> np.ndarray:
 
 
 @_compiled
+def _window_start(word_hashes: np.ndarray, n: int) -> tuple[np.uint64, np.uint64]:
+    """``COMBINE ** n`` (the factor of the word leaving a window) and the hash of the first
+    ``n - 1`` words, where :func:`window_hashes` and :func:`prefixed_windows` start rolling."""
+    leaving = np.uint64(1)
+    for _ in range(n):
+        leaving *= _COMBINE
+    h = np.uint64(0)
+    for k in range(n - 1):
+        h = h * _COMBINE + word_hashes[k]
+    return leaving, h
+
+
+@_compiled
 def window_hashes(word_hashes: np.ndarray, n: int) -> np.ndarray:
     """``h = h * COMBINE + w (mod 2**64)`` over words ``i .. i+n-1`` of the flat stream, for every
     ``i`` (:func:`curation.decontam.ngrams.window_hashes`): rolled, the word leaving the window
@@ -328,18 +341,38 @@ def window_hashes(word_hashes: np.ndarray, n: int) -> np.ndarray:
     out = np.empty(count, np.uint64)
     if count == 0:
         return out
-    leaving = np.uint64(1)
-    for _ in range(n):
-        leaving *= _COMBINE
-    h = np.uint64(0)
-    for k in range(n - 1):
-        h = h * _COMBINE + word_hashes[k]
+    leaving, h = _window_start(word_hashes, n)
     for i in range(count):
         h = h * _COMBINE + word_hashes[i + n - 1]
         if i > 0:
             h -= word_hashes[i - 1] * leaving
         out[i] = h
     return out
+
+
+@_compiled
+def prefixed_windows(word_hashes: np.ndarray, n: int, prefixes: np.ndarray, shift: np.uint64
+                     ) -> tuple[np.ndarray, np.ndarray]:
+    """The windows of :func:`window_hashes` whose top bits ``h >> shift`` have their bit set in
+    ``prefixes`` (eight to a byte, lowest first): their positions and hashes, in one pass. The
+    index lookup keeps ~1 % of a corpus's windows; numpy wrote every hash, then read it back for
+    the prefix, the table and the bit, each a pass over 8 bytes a word."""
+    count = max(word_hashes.size - n + 1, 0)
+    positions = np.empty(count, np.int64)
+    hashes = np.empty(count, np.uint64)
+    k = 0
+    if count:
+        leaving, h = _window_start(word_hashes, n)
+        for i in range(count):
+            h = h * _COMBINE + word_hashes[i + n - 1]
+            if i > 0:
+                h -= word_hashes[i - 1] * leaving
+            top = h >> shift
+            if (np.uint64(prefixes[top >> np.uint64(3)]) >> (top & np.uint64(7))) & np.uint64(1):
+                positions[k] = i
+                hashes[k] = h
+                k += 1
+    return positions[:k].copy(), hashes[:k].copy()
 
 
 @_compiled

@@ -125,23 +125,27 @@ def _prefix_bits(sorted_hashes: np.ndarray) -> np.ndarray:
     return table
 
 
-def _lookup(sorted_hashes: np.ndarray, prefixes: np.ndarray, queries: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Positions of ``queries`` found in ``sorted_hashes``, and where: a prefix bit table
-    (:func:`_prefix_bits`) rejects almost all at the cost of one array lookup; the rest are
-    binary-searched."""
-    top = queries >> U64(64 - PREFILTER_BITS)
-    maybe = np.flatnonzero(prefixes[top >> U64(3)] & np.left_shift(np.uint8(1), (top & U64(7)).astype(np.uint8)))
-    at = np.searchsorted(sorted_hashes, queries[maybe])
+def _lookup(sorted_hashes: np.ndarray, prefixes: np.ndarray, word_hashes: np.ndarray, n: int
+            ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The windows of ``n`` words (:func:`window_hashes`) found in ``sorted_hashes``: their
+    positions, where each is in ``sorted_hashes``, and their hashes. One compiled pass hashes
+    every window and tests it against the prefix bit table (:func:`_prefix_bits`), which rejects
+    almost all; the rest are binary-searched."""
+    from curation.kernels import prefixed_windows  # Numba: only where windows are looked up
+
+    positions, queries = prefixed_windows(word_hashes, n, prefixes, U64(64 - PREFILTER_BITS))
+    at = np.searchsorted(sorted_hashes, queries)
     at[at == sorted_hashes.size] = 0
-    hit = sorted_hashes[at] == queries[maybe] if sorted_hashes.size else np.zeros(maybe.size, bool)
-    return maybe[hit], at[hit]
+    hit = sorted_hashes[at] == queries if sorted_hashes.size else np.zeros(queries.size, bool)
+    return positions[hit], at[hit], queries[hit]
 
 
-def _within(where: np.ndarray, at: np.ndarray, offsets: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+def _within(where: np.ndarray, at: np.ndarray, hashes: np.ndarray, offsets: np.ndarray, n: int
+            ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The hits whose window of ``n`` words lies inside one document."""
     docs = np.searchsorted(offsets, where, side="right") - 1
     inside = where + n <= offsets[docs + 1]
-    return where[inside], at[inside]
+    return where[inside], at[inside], hashes[inside]
 
 
 @dataclass(frozen=True)
@@ -196,13 +200,12 @@ class NgramIndex:
         alone, is cheaper than for every window before it.
         """
         prefixes, short_prefixes = self._prefixes
-        acc = window_hashes(word_hashes, self.n)
-        where, at = _within(*_lookup(self.hashes, prefixes, acc), offsets, self.n)
+        where, at, found = _within(*_lookup(self.hashes, prefixes, word_hashes, self.n), offsets, self.n)
         docs, starts = [np.searchsorted(offsets, where, side="right") - 1], [where]
-        lengths, items, hashes = [np.full(where.size, self.n, np.int64)], [self.items[at]], [acc[where]]
+        lengths, items, hashes = [np.full(where.size, self.n, np.int64)], [self.items[at]], [found]
         if self.short_keys.size:
-            acc = window_hashes(word_hashes, self.min_words)
-            where, at = _within(*_lookup(self.short_keys, short_prefixes, acc), offsets, self.min_words)
+            where, at, _ = _within(*_lookup(self.short_keys, short_prefixes, word_hashes, self.min_words), offsets,
+                                   self.min_words)
             for start, a in zip(where.tolist(), at.tolist()):  # rare: compare each candidate on its whole length
                 doc = int(np.searchsorted(offsets, start, side="right") - 1)
                 j = a

@@ -49,7 +49,7 @@ def compile_kernels() -> None:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from curation.decontam.ngrams import tokenize, window_hashes
+    from curation.decontam.ngrams import NgramIndex, tokenize
     from curation.dedup import DedupConfig, deduplicate
     from curation.document import Document
     from curation.pii.lines import line_runs
@@ -59,7 +59,8 @@ def compile_kernels() -> None:
     texts = [near + " cafe\u0301", near + " and tea", "a b a b a b c d c d\n\n- a\n- a..."]  # a near pair
     Heuristics()([Document(str(i), t) for i, t in enumerate(texts)])  # every rule's statistics
     line_runs(texts + ["Dear Ann,\nJean de Vries, 12 Main Street\n\u0663 s/n 555-123-4567"])  # where PII is looked for
-    window_hashes(tokenize(texts)[1], 8)  # the decontamination scan's windows
+    words, hashes = tokenize(texts)
+    NgramIndex.build(texts[:1], 8, 4)[0].matches(hashes, words.offsets)  # decontamination's index and scan
     with tempfile.TemporaryDirectory() as tmp:
         part = Path(tmp) / "part-00000.parquet"
         pq.write_table(pa.table({"id": ["a", "b", "c"], "text": texts}), part)

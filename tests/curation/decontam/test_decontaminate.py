@@ -209,9 +209,11 @@ def test_the_prefix_bit_table_passes_every_hash_it_holds_and_few_others():
     assert np.array_equal(np.flatnonzero(bits), np.unique(top))
     queries = np.concatenate([rng.integers(0, 2**64, 500_000, dtype=np.uint64), hashes[::7]])
     rng.shuffle(queries)
-    where, at = ngrams._lookup(hashes, table, queries)
+    # A window of one word hashes to the word's own hash: the queries are looked up as they are.
+    where, at, found = ngrams._lookup(hashes, table, queries, 1)
     assert np.array_equal(where, np.flatnonzero(np.isin(queries, hashes)))
     assert np.array_equal(hashes[at], queries[where]) and where.size >= hashes[::7].size
+    assert np.array_equal(found, queries[where])
     assert not ngrams._prefix_bits(np.zeros(0, np.uint64)).any()
 
 
@@ -229,3 +231,29 @@ def test_window_hashes_are_the_definitions():
             got = ngrams.window_hashes(words, n)
             assert got.dtype == np.uint64 and np.array_equal(got, ngrams.window_hashes_reference(words, n))
             assert got.tolist() == [ngrams.combine(words[i:i + n].tolist()) for i in range(max(size - n + 1, 0))]
+
+
+def test_the_lookup_pass_keeps_exactly_the_windows_whose_prefix_bit_is_set():
+    """The compiled pass that hashes every window and tests its prefix bit keeps the windows (and
+    hashes) the numpy definition keeps: every one under a full table, none under an empty one."""
+    import numpy as np
+
+    from curation.decontam import ngrams
+    from curation.kernels import prefixed_windows
+
+    rng = np.random.default_rng(2)
+    shift = np.uint64(64 - ngrams.PREFILTER_BITS)
+    full = np.full(1 << (ngrams.PREFILTER_BITS - 3), 255, np.uint8)
+    sparse = ngrams._prefix_bits(np.sort(rng.integers(0, 2**64, 300_000, dtype=np.uint64)))
+    for size in (0, 1, 12, 13, 5000):
+        words = rng.integers(0, 2**64, size, dtype=np.uint64)
+        for n in (1, 2, 13):
+            every = ngrams.window_hashes_reference(words, n)
+            top = every >> shift
+            for table in (full, sparse, np.zeros_like(full)):
+                bit = np.left_shift(np.uint8(1), (top & np.uint64(7)).astype(np.uint8))
+                keep = np.flatnonzero(table[top >> np.uint64(3)] & bit)
+                positions, hashes = prefixed_windows(words, n, table, shift)
+                assert positions.dtype == np.int64 and hashes.dtype == np.uint64
+                assert np.array_equal(positions, keep) and np.array_equal(hashes, every[keep])
+            assert prefixed_windows(words, n, full, shift)[0].size == every.size
