@@ -6,6 +6,7 @@ imports it wherever it sits in the tree that mirrors the package.
 
 from __future__ import annotations
 
+import gc
 import os
 import sys
 from pathlib import Path
@@ -185,4 +186,4 @@ def worker_state(names: list[str]) -> dict:
 
     return {"pid": os.getpid(), "ppid": os.getppid(), "env": {n: os.environ.get(n) for n in names},
             "imported": sorted(m for m in ("spacy", "presidio_analyzer", "curation.pii.recognizers") if m in sys.modules),
-            "redactors": privacy._redactor.cache_info().currsize}
+            "redactors": privacy._redactor.cache_info().currsize, "frozen": gc.get_freeze_count()}

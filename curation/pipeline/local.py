@@ -122,16 +122,24 @@ def _start_worker(warm: PipelineConfig | None, left: Any, environ: dict[str, str
         os.environ.clear()
         os.environ.update(environ)
     freeze_at_exit()
-    if warm is None:
-        return
-    with left.get_lock():  # a worker started later (dedup's phases fan out wider) loads only what it uses
-        if left.value <= 0:
-            return
-        left.value -= 1
     try:
-        warm_up(warm)
-    except Exception:  # noqa: BLE001 - the step that needs it fails with its own context
-        pass
+        if warm is None:
+            return
+        with left.get_lock():  # a worker started later (dedup's phases fan out wider) loads only what it uses
+            if left.value <= 0:
+                return
+            left.value -= 1
+        try:
+            warm_up(warm)
+        except Exception:  # noqa: BLE001 - the step that needs it fails with its own context
+            pass
+    finally:
+        # Modules, models and stages loaded by now live as long as the worker: the cyclic collector
+        # walked all of them at every full collection (0.33 of 4.0 s of heuristics, language ID and
+        # PII on 6,000 bench documents; 0.08 s frozen), and wrote to every page they sit on, which
+        # a worker forked from the preloaded server otherwise shares. Garbage is still freed as its
+        # last reference goes; cycles among these objects, if they ever become garbage, are not.
+        gc.freeze()
 
 
 # A plain paragraph that the default filters keep, so every stage does its whole work on it.
@@ -182,6 +190,9 @@ def warm_preload() -> None:
 
     given = os.environ.get(PRELOAD_CONFIG)
     warm_up(PipelineConfig.model_validate_json(given) if given else PipelineConfig())
+    # What the server loaded lives as long as every worker forked from it: out of the collector's
+    # sight (see _start_worker), its ~230 k objects are never walked again, nor their pages written.
+    gc.freeze()
 
 
 def warm_pool(inputs: Sequence[str], config: PipelineConfig, workers: int | None = None

@@ -152,3 +152,38 @@ def test_the_command_ends_after_every_handler_without_the_teardown(tmp_path):
     done = subprocess.run([sys.executable, "-c", END_SCRIPT, str(log), "plan", "--help"], capture_output=True,
                           text=True, env=env, timeout=120)
     assert done.returncode == -6 and "handler ran" in done.stdout  # SIGABRT
+
+
+FREEZE_SCRIPT = """
+import gc, json, sys
+import flows.cli
+
+calls = []
+freeze = flows.cli.freeze_loaded
+flows.cli.freeze_loaded = lambda: (calls.append(gc.get_freeze_count()), freeze())
+if sys.argv[1] == "caller":  # a caller's process: main(argv)
+    code = flows.cli.main(sys.argv[2:])
+else:  # the command's own process, as `curate` runs
+    sys.argv = ["curate", *sys.argv[2:]]
+    code = flows.cli.main()
+print(json.dumps({"calls": len(calls), "frozen": gc.get_freeze_count()}))
+sys.exit(code)
+"""
+
+
+def test_only_the_commands_own_process_keeps_its_loaded_objects_from_the_collector(tmp_path):
+    """The command's process freezes what it has loaded after its imports and after Prefect's (the
+    collector's full passes walked Prefect's and the stages' objects again and again: 0.86 s of a
+    `make run`); a caller's process (``main(argv)``) is left as it was."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    data = sample_slice(tmp_path / "slice.jsonl", 60)
+    runs = {}
+    for who, args in (("caller", ["plan", "--flops", "1e21"]), ("own", ["plan", "--flops", "1e21"]),
+                      ("own-flow", ["run", "--input", str(data), "--output", str(tmp_path / "o")])):
+        done = subprocess.run([sys.executable, "-c", FREEZE_SCRIPT, who.split("-")[0], *args], capture_output=True,
+                              text=True, cwd=ROOT, env=env, timeout=300)
+        assert done.returncode == 0, done.stderr[-2000:]
+        runs[who] = json.loads(done.stdout.strip().splitlines()[-1])
+    assert runs["caller"] == {"calls": 0, "frozen": 0}
+    assert runs["own"]["calls"] == 1 and runs["own"]["frozen"] > 10_000
+    assert runs["own-flow"]["calls"] == 2 and runs["own-flow"]["frozen"] > runs["own"]["frozen"]  # Prefect's too
