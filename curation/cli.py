@@ -99,6 +99,8 @@ def _parser() -> argparse.ArgumentParser:
 
 FlowRunner = Callable[[argparse.Namespace, Any, bool, list[str]], str]
 DefaultModel = Callable[[Any], list[str]]
+# (args, config) of a run whose checks passed, before it starts: the command's own process only.
+Ready = Callable[[argparse.Namespace, Any], None]
 
 
 @dataclass(frozen=True)
@@ -111,7 +113,7 @@ class Command:
 
 
 def _run(args: argparse.Namespace, flow_runner: FlowRunner | None = None,
-         default_model: DefaultModel | None = None) -> int:
+         default_model: DefaultModel | None = None, ready: Ready | None = None) -> int:
     from curation.config import load_config, run_overrides
     from curation.io.readers import folder_notes, resolve_inputs
     from curation.pipeline import check_config, claim_output, run
@@ -130,6 +132,8 @@ def _run(args: argparse.Namespace, flow_runner: FlowRunner | None = None,
     # Shown with the run's report, and kept in summary.json and report.md.
     notes = (default_model(config) if default_model else []) + folder_notes(args.input)
     progress = False if (args.no_progress or args.quiet) else sys.stderr.isatty()
+    if ready is not None:
+        ready(args, config)
     if args.runner == "library":
         report = run(args.input, args.output, config, progress=progress, workers=args.workers, fresh=args.fresh,
                      keep_intermediate=args.keep_intermediate, work_dir=args.work_dir, notes=notes).report()
@@ -171,10 +175,12 @@ def _stages(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None, flow_runner: FlowRunner | None = None,
-         default_model: DefaultModel | None = None, commands: tuple[Command, ...] = ()) -> int:
+         default_model: DefaultModel | None = None, commands: tuple[Command, ...] = (),
+         ready: Ready | None = None) -> int:
     """The ``curate`` command. The installed command (``flows.cli:main``) passes what this library
     does not import: ``flow_runner`` runs ``curate run`` as a Prefect flow, ``default_model`` fills
-    in the demo quality model, ``commands`` adds ``train-classifier``."""
+    in the demo quality model, ``commands`` adds ``train-classifier``, ``ready`` prepares the
+    command's own process for a run whose checks passed."""
     # Presidio imports transformers when it is installed, which then warns that PyTorch is missing.
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     parser = _parser()
@@ -184,7 +190,7 @@ def main(argv: list[str] | None = None, flow_runner: FlowRunner | None = None,
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
-        handlers = {"run": functools.partial(_run, flow_runner=flow_runner, default_model=default_model),
+        handlers = {"run": functools.partial(_run, flow_runner=flow_runner, default_model=default_model, ready=ready),
                     "plan": run_plan, "train": run_train, "stages": _stages, "mix": _mix, "evaluate": run_evaluate,
                     "sample": run_sample, "export-model": run_export_model}
         handlers |= {c.name: c.run for c in commands}

@@ -25,15 +25,17 @@ def run_flow(args: argparse.Namespace, config: Any, progress: bool, notes: list[
     """``curate run`` through the flow ``curate`` (process pool or Ray), against ``PREFECT_API_URL``
     or one temporary server for every process of the run (``server``: one :func:`main` started
     while the CLI checked the config, inputs and output). ``own_process``: this is the command's
-    process, whose modules may be frozen (:func:`freeze_loaded`)."""
+    process, whose modules may be frozen (:func:`curation.pipeline.local.freeze_loaded`)."""
     if args.runner == "ray" and args.ray_address:
         check_reachable(args.ray_address)
     # Prefect is imported only now, after the checks: a run of several partitions first starts
     # the pool's workers, which load the stages and models while this process imports Prefect
     # and creates the flow run (~1.5 s of one core, the other idle).
-    from curation.pipeline.local import warm_pool
+    from curation.pipeline.local import freeze_loaded, pause_collector, warm_pool
 
     pool = warm_pool(args.input, config, args.workers) if args.runner == "process" else None
+    if own_process:
+        pause_collector()  # until Prefect's modules are in
     try:
         with prefect_api(wait=False, server=server) as api:
             from flows.curate import curate, runner
@@ -92,6 +94,10 @@ def main(argv: list[str] | None = None) -> int:
         atexit.register(gc.freeze)  # if it raises (curation.pipeline.local.freeze_at_exit)
         ended = end_after_exit_handlers()
     argv = sys.argv[1:] if argv is None else list(argv)
+    if ended is not None and argv[:1] == ["run"]:
+        from curation.pipeline.local import pause_collector  # a run imports it at once anyway
+
+        pause_collector()  # while the command imports and loads: ready_to_run resumes it
     config = pool_config(argv)
     if config is not None:
         from curation.pipeline.local import start_pool_server
@@ -104,23 +110,27 @@ def main(argv: list[str] | None = None) -> int:
         from classifiers.default import fill_default_model
         from curation import cli
 
-        if ended is not None:
-            freeze_loaded()
-        code = cli.main(argv, flow_runner=functools.partial(run_flow, server=server, own_process=ended is not None),
-                        default_model=fill_default_model, commands=(TRAIN_CLASSIFIER,))
+        own = ended is not None
+        code = cli.main(argv, flow_runner=functools.partial(run_flow, server=server, own_process=own),
+                        default_model=fill_default_model, commands=(TRAIN_CLASSIFIER,),
+                        ready=ready_to_run if own else None)
     if ended is not None:
         ended.append(code)
     return code
 
 
-def freeze_loaded() -> None:
-    """Move every object this process holds now (modules, Prefect's) out of the cyclic collector's
-    sight, for a process that is the command's own and ends with it: a run's full collections
-    walked all of them again and again (0.67 of the 0.86 s the collector took in `make run`'s
-    process). Garbage is still freed as its last reference goes; cycles among these objects, if
-    they ever become garbage, are not (none do: they live as long as the command), nor cycles
-    already garbage now (imports leave next to none: a collection first would cost ~0.1 s)."""
-    gc.freeze()
+def ready_to_run(args: argparse.Namespace, config: Any) -> None:
+    """The command's own process, once a run's checks passed: where the run's partitions run in
+    this process (one partition, or one worker), load the first pass's chain now, as a pool
+    worker's server does (what its first batch would load, with the same stages cached), so that
+    :func:`~curation.pipeline.local.freeze_loaded` takes the models with the modules. :func:`main`
+    paused the collector for a run's imports and loads (its full passes over the growing heap:
+    ~0.1 s of the imports, ~0.35 s of loading the default chain); it resumes here."""
+    from curation.pipeline.local import first_pass_workers, freeze_loaded, warm_up
+
+    if args.runner != "ray" and not first_pass_workers(args.input, config, args.workers):
+        warm_up(config)
+    freeze_loaded()
 
 
 def end_after_exit_handlers() -> list[int]:

@@ -24,6 +24,33 @@ from curation.pipeline.result import RunResult
 from curation.stage import MapFn
 
 
+# The collector's thresholds as this module finds them (CPython's own unless a caller changed
+# them; its long-standing defaults if it was paused), restored by freeze_loaded.
+COLLECTOR_THRESHOLDS = gc.get_threshold() if gc.get_threshold()[0] else (700, 10, 10)
+
+
+def pause_collector() -> None:
+    """Stop the cyclic collector's automatic passes while a process loads what it keeps for its
+    whole life (modules, models): each full pass walked the growing heap again, 0.35 of the fork
+    server's 2.1 s preload. A threshold of 0, not ``gc.disable()``: srsly enables the collector
+    again after each msgpack load of spaCy's model."""
+    gc.set_threshold(0)
+
+
+def freeze_loaded() -> None:
+    """Move every object this process holds now out of the collector's sight, and resume it, for
+    a process that keeps what it loaded as long as it lives (the fork server, a pool worker, the
+    command's own process): its full passes walked them all again and again (0.33 of 4.0 s of
+    heuristics, language ID and PII on 6,000 bench documents; 0.08 s frozen), and wrote to every
+    page they sit on, which forked workers otherwise share. Garbage is still freed as its last
+    reference goes; cycles among these objects, if they ever become garbage, are not, nor the
+    cycles already garbage: loading the default chain with the collector paused leaves ~6,300
+    (~200 k objects), kept for the process's life, where one more full pass to free them would
+    cost ~0.16 s of the start's critical path."""
+    gc.freeze()
+    gc.set_threshold(*COLLECTOR_THRESHOLDS)
+
+
 def freeze_at_exit() -> None:
     """Skip the garbage collector's last pass when this process exits.
 
@@ -122,6 +149,7 @@ def _start_worker(warm: PipelineConfig | None, left: Any, environ: dict[str, str
         os.environ.clear()
         os.environ.update(environ)
     freeze_at_exit()
+    pause_collector()
     try:
         if warm is None:
             return
@@ -134,12 +162,7 @@ def _start_worker(warm: PipelineConfig | None, left: Any, environ: dict[str, str
         except Exception:  # noqa: BLE001 - the step that needs it fails with its own context
             pass
     finally:
-        # Modules, models and stages loaded by now live as long as the worker: the cyclic collector
-        # walked all of them at every full collection (0.33 of 4.0 s of heuristics, language ID and
-        # PII on 6,000 bench documents; 0.08 s frozen), and wrote to every page they sit on, which
-        # a worker forked from the preloaded server otherwise shares. Garbage is still freed as its
-        # last reference goes; cycles among these objects, if they ever become garbage, are not.
-        gc.freeze()
+        freeze_loaded()  # modules, models and stages loaded by now live as long as the worker
 
 
 # A plain paragraph that the default filters keep, so every stage does its whole work on it.
@@ -186,13 +209,15 @@ def warm_preload() -> None:
     the run's config that :func:`start_pool_server` handed it, or else the default chain: what needs
     no document (modules, compiled loops, spaCy's model, Presidio's engines for the chain's pii
     parameters), and the steps' module every task unpickles."""
-    import curation.pipeline.steps  # noqa: F401
+    # ~230 k objects that live as long as every worker forked from here.
+    pause_collector()
+    try:
+        import curation.pipeline.steps  # noqa: F401
 
-    given = os.environ.get(PRELOAD_CONFIG)
-    warm_up(PipelineConfig.model_validate_json(given) if given else PipelineConfig())
-    # What the server loaded lives as long as every worker forked from it: out of the collector's
-    # sight (see _start_worker), its ~230 k objects are never walked again, nor their pages written.
-    gc.freeze()
+        given = os.environ.get(PRELOAD_CONFIG)
+        warm_up(PipelineConfig.model_validate_json(given) if given else PipelineConfig())
+    finally:
+        freeze_loaded()
 
 
 def warm_pool(inputs: Sequence[str], config: PipelineConfig, workers: int | None = None
@@ -205,15 +230,22 @@ def warm_pool(inputs: Sequence[str], config: PipelineConfig, workers: int | None
     A Prefect flow run spends ~1.5 s importing Prefect and creating the flow run before its first
     task, on one core: the pool's start overlaps that instead of following it.
     """
-    workers = workers or os.cpu_count() or 1
-    partitions = partition_count(inputs, config.input.partition_bytes)
-    if workers < 2 or partitions < 2:
+    started = first_pass_workers(inputs, config, workers)
+    if not started:
         return None
-    # As many as the first pass has partitions: a worker started later loads only what it uses.
-    started = min(workers, partitions)
+    workers = workers or os.cpu_count() or 1
     pool = process_pool(workers, warm=config, warm_workers=started)
     threading.Thread(target=_start_processes, args=(pool, started), name="pool-start", daemon=True).start()
     return pool
+
+
+def first_pass_workers(inputs: Sequence[str], config: PipelineConfig, workers: int | None = None) -> int:
+    """How many pool workers a local run's first pass keeps busy: as many as it has partitions, up
+    to ``workers`` (default: the cores); 0 where it runs in the caller's process (one partition or
+    one worker), as :func:`run` and the flow's process pool do."""
+    workers = workers or os.cpu_count() or 1
+    partitions = partition_count(inputs, config.input.partition_bytes)
+    return 0 if workers < 2 or partitions < 2 else min(workers, partitions)
 
 
 def partition_count(inputs: Sequence[str], partition_bytes: int) -> int:

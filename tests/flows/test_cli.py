@@ -156,34 +156,44 @@ def test_the_command_ends_after_every_handler_without_the_teardown(tmp_path):
 
 FREEZE_SCRIPT = """
 import gc, json, sys
-import flows.cli
+import flows.cli  # and nothing of the run's before the command: it pauses the collector first
 
 calls = []
-freeze = flows.cli.freeze_loaded
-flows.cli.freeze_loaded = lambda: (calls.append(gc.get_freeze_count()), freeze())
+freeze = gc.freeze
+gc.freeze = lambda: (calls.append(gc.get_freeze_count()), freeze())
 if sys.argv[1] == "caller":  # a caller's process: main(argv)
     code = flows.cli.main(sys.argv[2:])
 else:  # the command's own process, as `curate` runs
     sys.argv = ["curate", *sys.argv[2:]]
     code = flows.cli.main()
-print(json.dumps({"calls": len(calls), "frozen": gc.get_freeze_count()}))
+from curation.pipeline.chain import _built
+print(json.dumps({"calls": calls, "frozen": gc.get_freeze_count(), "models": "spacy" in sys.modules,
+                  "tracked": len(gc.get_objects()), "built": _built.cache_info().currsize,
+                  "collecting": gc.get_threshold()[0] > 0 and gc.isenabled()}))
 sys.exit(code)
 """
 
 
 def test_only_the_commands_own_process_keeps_its_loaded_objects_from_the_collector(tmp_path):
-    """The command's process freezes what it has loaded after its imports and after Prefect's (the
-    collector's full passes walked Prefect's and the stages' objects again and again: 0.86 s of a
-    `make run`); a caller's process (``main(argv)``) is left as it was."""
+    """The command's process, once a run's checks pass, loads the chain of a run that goes in it (one
+    partition) and freezes what it holds, and again after Prefect's import: the collector's full
+    passes walked Prefect's and the models' objects again and again (0.86 s of a `make run`). A
+    caller's process (``main(argv)``) is left as it was."""
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     data = sample_slice(tmp_path / "slice.jsonl", 60)
     runs = {}
-    for who, args in (("caller", ["plan", "--flops", "1e21"]), ("own", ["plan", "--flops", "1e21"]),
-                      ("own-flow", ["run", "--input", str(data), "--output", str(tmp_path / "o")])):
-        done = subprocess.run([sys.executable, "-c", FREEZE_SCRIPT, who.split("-")[0], *args], capture_output=True,
+    for who, args in (("caller", ["--runner", "library"]), ("own", ["--runner", "library"]), ("own-flow", []),
+                      ("own-split", ["--runner", "library", "--config", str(tmp_path / "c.toml")])):
+        (tmp_path / "c.toml").write_text("[input]\npartition_bytes = 4000\n")
+        done = subprocess.run([sys.executable, "-c", FREEZE_SCRIPT, who.split("-")[0], "run", "--input", str(data),
+                               "--output", str(tmp_path / who), "--no-progress", *args], capture_output=True,
                               text=True, cwd=ROOT, env=env, timeout=300)
         assert done.returncode == 0, done.stderr[-2000:]
         runs[who] = json.loads(done.stdout.strip().splitlines()[-1])
-    assert runs["caller"] == {"calls": 0, "frozen": 0}
-    assert runs["own"]["calls"] == 1 and runs["own"]["frozen"] > 10_000
-    assert runs["own-flow"]["calls"] == 2 and runs["own-flow"]["frozen"] > runs["own"]["frozen"]  # Prefect's too
+    assert runs["caller"]["calls"] == [] and runs["caller"]["frozen"] == 0
+    assert all(r["collecting"] for r in runs.values())  # paused only while loading
+    assert len(runs["own"]["calls"]) == 1 and runs["own"]["frozen"] > 150_000  # spaCy's and Presidio's too
+    # Several partitions run on the pool's workers: nothing of the chain is loaded here for them.
+    assert len(runs["own-split"]["calls"]) == 1 and not runs["own-split"]["models"]
+    assert runs["own-split"]["built"] == 0 and 0 < runs["own-split"]["frozen"] < runs["own"]["frozen"]
+    assert len(runs["own-flow"]["calls"]) == 2 and runs["own-flow"]["calls"][1] > runs["own"]["frozen"]  # and Prefect's

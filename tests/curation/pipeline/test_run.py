@@ -257,7 +257,7 @@ if sys.argv[1] == "preload":
 else:
     from curation.pipeline.local import _start_worker
     _start_worker(None, None)
-print(gc.get_freeze_count(), len(gc.get_objects()))
+print(gc.get_freeze_count(), len(gc.get_objects()), int(gc.get_threshold()[0] > 0 and gc.isenabled()))
 """
 
 
@@ -275,8 +275,8 @@ def test_the_fork_server_and_pool_workers_keep_what_they_loaded_from_the_collect
         done = subprocess.run([sys.executable, "-c", FROZEN_SCRIPT, what], capture_output=True, text=True, cwd=ROOT,
                               env=env, timeout=300)
         assert done.returncode == 0, done.stderr[-2000:]
-        frozen, tracked = map(int, done.stdout.split())
-        assert frozen > least and tracked < 1_000, (what, frozen, tracked)
+        frozen, tracked, collecting = map(int, done.stdout.split())
+        assert frozen > least and tracked < 1_000 and collecting, (what, frozen, tracked)
 
 
 def test_iter_texts_keeps_the_chosen_documents_in_order(tmp_path):
