@@ -128,8 +128,11 @@ def ready_to_run(args: argparse.Namespace, config: Any) -> None:
     ~0.1 s of the imports, ~0.35 s of loading the default chain); it resumes here."""
     from curation.pipeline.local import first_pass_workers, freeze_loaded, warm_up
 
-    if args.runner != "ray" and not first_pass_workers(args.input, config, args.workers):
-        warm_up(config)
+    try:
+        if args.runner != "ray" and not first_pass_workers(args.input, config, args.workers):
+            warm_up(config)
+    except Exception:  # noqa: BLE001 - as a pool worker's warm-up: the step that needs it fails in context
+        pass
     freeze_loaded()
 
 

@@ -161,6 +161,13 @@ import flows.cli  # and nothing of the run's before the command: it pauses the c
 calls = []
 freeze = gc.freeze
 gc.freeze = lambda: (calls.append(gc.get_freeze_count()), freeze())
+if sys.argv[1] == "broken":  # a chain that fails to load ahead: the run's step reports it, in context
+    import curation.pipeline.local as local
+
+    def warm_up(config):
+        raise RuntimeError("no model here")
+
+    local.warm_up = warm_up
 if sys.argv[1] == "caller":  # a caller's process: main(argv)
     code = flows.cli.main(sys.argv[2:])
 else:  # the command's own process, as `curate` runs
@@ -183,7 +190,8 @@ def test_only_the_commands_own_process_keeps_its_loaded_objects_from_the_collect
     data = sample_slice(tmp_path / "slice.jsonl", 60)
     runs = {}
     for who, args in (("caller", ["--runner", "library"]), ("own", ["--runner", "library"]), ("own-flow", []),
-                      ("own-split", ["--runner", "library", "--config", str(tmp_path / "c.toml")])):
+                      ("own-split", ["--runner", "library", "--config", str(tmp_path / "c.toml")]),
+                      ("broken", ["--runner", "library"])):
         (tmp_path / "c.toml").write_text("[input]\npartition_bytes = 4000\n")
         done = subprocess.run([sys.executable, "-c", FREEZE_SCRIPT, who.split("-")[0], "run", "--input", str(data),
                                "--output", str(tmp_path / who), "--no-progress", *args], capture_output=True,
@@ -191,6 +199,7 @@ def test_only_the_commands_own_process_keeps_its_loaded_objects_from_the_collect
         assert done.returncode == 0, done.stderr[-2000:]
         runs[who] = json.loads(done.stdout.strip().splitlines()[-1])
     assert runs["caller"]["calls"] == [] and runs["caller"]["frozen"] == 0
+    assert len(runs["broken"]["calls"]) == 1  # ran, and the run loaded its chain itself
     assert all(r["collecting"] for r in runs.values())  # paused only while loading
     assert len(runs["own"]["calls"]) == 1 and runs["own"]["frozen"] > 150_000  # spaCy's and Presidio's too
     # Several partitions run on the pool's workers: nothing of the chain is loaded here for them.
