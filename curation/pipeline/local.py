@@ -144,7 +144,8 @@ def _start_worker(warm: PipelineConfig | None, left: Any, environ: dict[str, str
     """A pool worker's start: the caller's ``environ`` (a forked worker has its server's, from when
     that started: a test's or a caller's later ``XDG_CACHE_HOME`` would be missed),
     :func:`freeze_at_exit`, then :func:`warm_up` while ``left`` (a shared counter, None without
-    ``warm``) says more workers may warm up."""
+    ``warm``) says more workers may warm up; the collector paused meanwhile, then what the worker
+    holds frozen (:func:`freeze_loaded`)."""
     if environ is not None and environ != os.environ:
         os.environ.clear()
         os.environ.update(environ)
