@@ -279,6 +279,42 @@ def test_the_fork_server_and_pool_workers_keep_what_they_loaded_from_the_collect
         assert frozen > least and tracked < 1_000 and collecting, (what, frozen, tracked)
 
 
+GROWN_SCRIPT = """
+import gc, sys
+from curation.pipeline.local import freeze_loaded, pause_collector
+pause_collector()
+loaded = [[i] for i in range(100_000)]  # what a process loads for its life
+if sys.argv[1] == "frozen":
+    freeze_loaded()
+else:  # as before: the thresholds restored after the freeze
+    gc.freeze()
+    gc.set_threshold(700, 10, 10)
+full = []
+gc.callbacks.append(lambda phase, info: phase == "start" and info["generation"] == 2 and full.append(1))
+grown = [[i] for i in range(300_000)]  # what it builds afterwards (a run's command: ~160 k objects)
+print(len(full))
+"""
+
+
+def test_a_process_that_grows_after_its_freeze_walks_its_heap_in_full_rarely():
+    """After the freeze, CPython's hold on full passes (until a quarter of what the last one kept
+    was promoted since) compares with nothing, no full pass having run while loading: every tenth
+    middle pass was a full one as the process grew. ``freeze_loaded`` makes them ten times rarer."""
+    import subprocess
+    import sys
+
+    from helpers import ROOT
+
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    full = {}
+    for how in ("frozen", "restored"):
+        done = subprocess.run([sys.executable, "-c", GROWN_SCRIPT, how], capture_output=True, text=True, cwd=ROOT,
+                              env=env, timeout=120)
+        assert done.returncode == 0, done.stderr[-2000:]
+        full[how] = int(done.stdout)
+    assert full["frozen"] == 0 and full["restored"] >= 3, full
+
+
 def test_iter_texts_keeps_the_chosen_documents_in_order(tmp_path):
     """The tokenizer's samples: only the kept ids' texts, in order, whole batches kept or skipped."""
     import pyarrow as pa
