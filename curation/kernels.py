@@ -79,6 +79,29 @@ def lead_codepoints(data: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 @_compiled
+def symbol_counts(data: np.ndarray, text_offsets: np.ndarray) -> np.ndarray:
+    """Per valid UTF-8 text: ``text.count("#") + text.count("...") + text.count("…")`` (Gopher's
+    symbols, :func:`curation.quality.stats.symbol_count`). ``str.count`` takes non-overlapping
+    matches from the left: a run of k dots holds k // 3."""
+    out = np.zeros(text_offsets.size - 1, np.int64)
+    for t in range(text_offsets.size - 1):
+        start = text_offsets[t]
+        count = 0
+        dots = 0
+        for i in range(start, text_offsets[t + 1]):
+            c = data[i]
+            dots = dots + 1 if c == 0x2E else 0
+            if dots == 3:
+                count += 1
+                dots = 0
+            count += c == 0x23
+            if c == 0xA6 and i - 2 >= start and data[i - 1] == 0x80 and data[i - 2] == 0xE2:  # U+2026's last byte
+                count += 1
+        out[t] = count
+    return out
+
+
+@_compiled
 def _grow(ends: np.ndarray, need: int) -> np.ndarray:
     capacity = ends.size
     while capacity < need:

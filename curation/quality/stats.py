@@ -70,7 +70,7 @@ def ratio(numerators: Any, denominators: Any) -> Any:
 
 
 def symbol_count(text: str) -> int:
-    """``#`` and ellipses (Gopher's symbols)."""
+    """``#`` and ellipses (Gopher's symbols); :func:`curation.kernels.symbol_counts` for a batch."""
     return text.count("#") + sum(text.count(e) for e in ELLIPSES)
 
 
@@ -206,7 +206,11 @@ class TextBatch:
 
     @cached_property
     def symbol_counts(self) -> np.ndarray:
-        return np.fromiter(map(symbol_count, self.texts), np.int64, len(self.texts))
+        """:func:`symbol_count` of every text, in one compiled pass over their bytes (three
+        ``str.count`` per text took 7 % of the default rules' time on the bench corpus)."""
+        from curation.kernels import symbol_counts
+
+        return symbol_counts(*self._bytes)
 
     @cached_property
     def newline_counts(self) -> np.ndarray:

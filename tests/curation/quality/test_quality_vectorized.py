@@ -139,6 +139,18 @@ def test_every_sample_document_has_the_reference_statistics(sample_texts, refere
         assert_same_statistics(view, ref)
 
 
+def test_symbol_counts_are_pythons_str_count(sample_texts, references):
+    """The compiled count of ``#`` and ellipses equals ``str.count`` (non-overlapping, from the left)
+    on every sample document and on dot runs, near misses and multi-byte neighbours."""
+    edges = ["", ".", "..", "...", "....", ".....", "......", ".......", "…", "……", "#", "##", "a...b.. .c...",
+             "\u2025\u22ef\u2026.", "…...#…", "é..." + "." * 3, "\u0080\u00a6…", "…é", "x\u2026", "# …\n...\n#"]
+    texts = sample_texts + edges
+    expected = [r.symbol_count for r in references] + [ReferenceView(t).symbol_count for t in edges]
+    assert TextBatch(texts).symbol_counts.tolist() == expected
+    assert [TextView(t).symbol_count for t in edges] == expected[len(sample_texts):]
+    assert TextBatch(["a\ud800..."]).symbol_counts.tolist() == [1]  # a lone surrogate counts as U+FFFD
+
+
 RULE_SETS = [Heuristics(min_words=50), GopherQuality(), GopherRepetition(), FineWebQuality(),
              Heuristics(max_words=100_000, max_bullet_lines_ratio=0.9, min_line_punct_ratio=0.12,
                         max_short_line_ratio=0.67, fineweb_max_dup_line_chars=0.01, max_newline_per_word=0.3,
