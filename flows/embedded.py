@@ -42,22 +42,28 @@ os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 # What Prefect's SubprocessASGIServer adds to the server's environment (prefect 3.9).
 SERVER_ENV = {"PREFECT_UI_ENABLED": "0", "PREFECT__SERVER_EPHEMERAL": "1", "PREFECT__SERVER_FINAL": "1",
               "PREFECT_SERVER_EPHEMERAL_ENABLED": "True"}
+# Defaults of ours, under the user's environment: the triggers service evaluates automations, which
+# nobody defines on a server without a UI that serves one user's command-line runs; it cost a third
+# of an idle server's CPU (and the server idles for CURATION_PREFECT_SERVER_IDLE after each run).
+QUIET_ENV = {"PREFECT_SERVER_SERVICES_TRIGGERS_ENABLED": "false"}
 
 
 # `uvicorn --app-dir PREFECT_PARENT --factory prefect.server.api.server:create_app --host 127.0.0.1
 # --port PORT --log-level error --lifespan on`, with the app built while the cyclic collector is
 # paused and its objects then frozen: the server keeps them for its life, and the collector's full
 # passes over its growing heap took ~0.6 of the ~9 CPU-s a server spent booting on a new database,
-# and ~0.3 s more in its first run.
+# and ~0.3 s more in its first run. Its background worker polls less (quiet_background_worker).
 SERVER_MAIN = """
 import gc, sys
-sys.path.insert(0, sys.argv[1])  # Prefect's own folder first, as --app-dir does
+sys.path[:0] = [sys.argv[1], sys.argv[3]]  # Prefect's own folder first, as --app-dir does; then ours
 import uvicorn
+from flows.embedded import quiet_background_worker
 
 def app():
     before = gc.get_threshold()
     gc.set_threshold(0)
     try:
+        quiet_background_worker()
         from prefect.server.api.server import create_app
         return create_app()
     finally:
@@ -66,6 +72,31 @@ def app():
 
 uvicorn.run(app, factory=True, host="127.0.0.1", port=int(sys.argv[2]), log_level="error", lifespan="on")
 """
+
+
+def quiet_background_worker(every: float = 2.0) -> None:
+    """Make the server's background worker (docket, on an in-memory Redis whose scripts run in
+    Python) look for due work every ``every`` seconds instead of every 0.25 s: the services it runs
+    for a server like this one (late runs, cancellation clean-up, vacuums) have periods of seconds
+    to hours, and its polling was most of what an idle server spent. Call before the app is built;
+    a Prefect that builds its worker otherwise keeps its own defaults."""
+    from datetime import timedelta
+
+    try:
+        import docket
+        import prefect.server.api.background_workers as background
+    except ImportError:
+        return
+    if getattr(background, "Worker", None) is not docket.Worker:
+        return
+
+    class Worker(docket.Worker):
+        def __init__(self, *args: Any, **kwargs: Any):
+            kwargs.setdefault("minimum_check_interval", timedelta(seconds=every))
+            kwargs.setdefault("scheduling_resolution", timedelta(seconds=every))
+            super().__init__(*args, **kwargs)
+
+    background.Worker = Worker
 
 
 @dataclass
@@ -198,8 +229,8 @@ class TemporaryServer:
         spec = find_spec("prefect")
         assert spec is not None and spec.origin is not None
         self.process = subprocess.Popen(
-            [sys.executable, "-c", SERVER_MAIN, str(Path(spec.origin).parent.parent), str(self.port)],
-            env={**os.environ, **SERVER_ENV}, start_new_session=True, preexec_fn=_die_with_parent)
+            [sys.executable, "-c", SERVER_MAIN, str(Path(spec.origin).parent.parent), str(self.port), _package_root()],
+            env={**QUIET_ENV, **os.environ, **SERVER_ENV}, start_new_session=True, preexec_fn=_die_with_parent)
 
     def wait(self) -> None:
         """Block until ``/health`` answers 200."""
@@ -337,10 +368,14 @@ class SharedServer:
             self._lease = None
 
 
+def _package_root() -> str:
+    """The folder ``flows`` is imported from (not a ``flows`` of the working folder's)."""
+    return str(Path(__file__).resolve().parent.parent)
+
+
 def _import_path() -> str:
     """Where ``flows`` is importable from, first: the supervisor runs from the shared folder."""
-    here = str(Path(__file__).resolve().parent.parent)
-    return os.pathsep.join([here, *filter(None, [os.environ.get("PYTHONPATH")])])
+    return os.pathsep.join([_package_root(), *filter(None, [os.environ.get("PYTHONPATH")])])
 
 
 def _running_server(directory: Path) -> str | None:

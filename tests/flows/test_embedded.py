@@ -31,7 +31,9 @@ RUN = textwrap.dedent("""
         ok = httpx.get(api.url + "/health", timeout=5).status_code == 200 and seen == [api.url]
         # No flow-run heartbeats to our own server (ending a flow waited up to 1 s for that thread).
         heartbeat = get_current_settings().flows.heartbeat_frequency
-        print(json.dumps({"url": api.url, "pid": pid, "ok": ok, "heartbeat": heartbeat}))
+        served = httpx.get(api.url + "/admin/settings", timeout=5).json()["server"]["services"]
+        print(json.dumps({"url": api.url, "pid": pid, "ok": ok, "heartbeat": heartbeat,
+                          "triggers": served["triggers"]["enabled"]}))
 """)
 
 
@@ -75,6 +77,7 @@ def test_runs_share_one_server_that_stops_once_idle(tmp_path):
     a, b = result(first), result(second)
     assert a["url"] == b["url"] and a["pid"] == b["pid"] and a["ok"] and b["ok"]
     assert a["heartbeat"] is None
+    assert a["triggers"] is False  # no automations on a server without a UI: its service idles
     # A run that lasts longer than the idle time keeps it up: it stops only once idle.
     held = result(use(environ, hold=4))
     assert held["url"] == a["url"] and held["ok"]
@@ -82,6 +85,25 @@ def test_runs_share_one_server_that_stops_once_idle(tmp_path):
     while (server_dir(tmp_path) / "server.json").exists() or alive(a["pid"]):
         assert time.monotonic() < deadline, "the idle server did not stop"
         time.sleep(0.2)
+
+
+def test_the_servers_background_worker_polls_every_two_seconds(tmp_path):
+    """What the server's script does before building its app: Prefect's docket worker, built as
+    Prefect builds it, polls its in-memory Redis every 2 s instead of every 0.25 s (the polling was
+    most of an idle server's CPU). Fails if Prefect stops building it this way."""
+    script = textwrap.dedent("""
+        import docket
+        from flows.embedded import quiet_background_worker
+        quiet_background_worker()
+        import prefect.server.api.background_workers as background
+        worker = background.Worker(docket.Docket(name="test", url="memory://quiet"))
+        print(worker.minimum_check_interval.total_seconds(), worker.scheduling_resolution.total_seconds(),
+              docket.Worker(docket.Docket(name="test", url="memory://other")).scheduling_resolution.total_seconds())
+    """)
+    done = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, env=env(tmp_path), capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split() == ["2.0", "2.0", "0.25"]
 
 
 def test_a_stale_record_is_replaced_and_a_stopped_server_cleans_up(tmp_path):
