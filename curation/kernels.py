@@ -79,6 +79,19 @@ def lead_codepoints(data: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 @_compiled
+def distinct_sums(ids: np.ndarray, offsets: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Per document, ``values[ids[w]]`` summed over its words ``w`` in ``[offsets[d], offsets[d + 1])``:
+    a value per distinct word (a flag, a length) summed without a per-word array (int64, exact)."""
+    out = np.zeros(offsets.size - 1, np.int64)
+    for d in range(offsets.size - 1):
+        total = 0
+        for w in range(offsets[d], offsets[d + 1]):
+            total += values[ids[w]]
+        out[d] = total
+    return out
+
+
+@_compiled
 def symbol_counts(data: np.ndarray, text_offsets: np.ndarray) -> np.ndarray:
     """Per valid UTF-8 text: ``text.count("#") + text.count("...") + text.count("…")`` (Gopher's
     symbols, :func:`curation.quality.stats.symbol_count`). ``str.count`` takes non-overlapping

@@ -178,21 +178,28 @@ class TextBatch:
 
     def _count_words(self, distinct_flags: np.ndarray) -> np.ndarray:
         """Per document: how many of its words have the flag (one flag per distinct word)."""
-        return _segment_sums(distinct_flags[self._words[0]], self.word_offsets)
+        return self._per_document(distinct_flags)
+
+    def _per_document(self, distinct_values: np.ndarray) -> np.ndarray:
+        """Per document: the sum of its words' values (one value per distinct word), in one
+        compiled pass (:func:`curation.kernels.distinct_sums`) instead of a per-word array and its
+        cumulative sum each time."""
+        from curation.kernels import distinct_sums
+
+        return distinct_sums(self._words[0], self.word_offsets, distinct_values)
+
+    @cached_property
+    def _distinct_lengths(self) -> np.ndarray:
+        return pc.utf8_length(self._words[1]).to_numpy().astype(np.int64, copy=False)
 
     @cached_property
     def word_lengths(self) -> np.ndarray:
-        return pc.utf8_length(self._words[1]).to_numpy()[self._words[0]]
-
-    @cached_property
-    def _cumulative_lengths(self) -> np.ndarray:
-        """Characters of the batch's words before word i: an n-gram's characters in one subtraction."""
-        return np.concatenate(([0], np.cumsum(self.word_lengths)))
+        return self._distinct_lengths[self._words[0]]
 
     @cached_property
     def word_chars(self) -> np.ndarray:
         """Non-space characters of each document's words."""
-        return np.diff(self._cumulative_lengths[self.word_offsets])
+        return self._per_document(self._distinct_lengths)
 
     @cached_property
     def alpha_word_counts(self) -> np.ndarray:
