@@ -89,8 +89,8 @@ def test_runs_share_one_server_that_stops_once_idle(tmp_path):
 
 def test_the_servers_background_worker_polls_every_two_seconds(tmp_path):
     """What the server's script does before building its app: Prefect's docket worker, built as
-    Prefect builds it, polls its in-memory Redis every 2 s instead of every 0.25 s (the polling was
-    most of an idle server's CPU). Fails if Prefect stops building it this way."""
+    Prefect builds it, polls its in-memory Redis every 2 s instead of every 0.25 s (the polling cost
+    a fifth of an idle server's CPU). Fails if Prefect stops building it this way."""
     script = textwrap.dedent("""
         import docket
         from flows.embedded import quiet_background_worker
