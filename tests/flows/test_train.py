@@ -28,8 +28,11 @@ def test_flow_command_trains_then_stops_on_sigterm(sample_run, tmp_path):
     pytest.importorskip("torch")
     pytest.importorskip("prefect")
     run_dir, out = Path(sample_run.output_dir), tmp_path / "flow"
-    env = {**os.environ, "PREFECT_HOME": str(tmp_path / "prefect"), "OMP_NUM_THREADS": "1"}
-    env.pop("PREFECT_API_URL", None)  # the command's own temporary server
+    # The embedded server of this test's PREFECT_HOME, stopping once idle for 5 s (not the default
+    # 10 minutes: it would idle beside the rest of the suite).
+    env = {**os.environ, "PREFECT_HOME": str(tmp_path / "prefect"), "OMP_NUM_THREADS": "1",
+           "CURATION_PREFECT_SERVER_IDLE": "5"}
+    env.pop("PREFECT_API_URL", None)
     command = [sys.executable, "-m", "flows.train", str(run_dir), str(out), *TINY_FLAGS]
 
     # Prefect's logs shown (the command hides them by default): its server's too, where the lock was.
