@@ -176,13 +176,9 @@ class TextBatch:
     def word_counts(self) -> np.ndarray:
         return np.diff(self.word_offsets)
 
-    def _count_words(self, distinct_flags: np.ndarray) -> np.ndarray:
-        """Per document: how many of its words have the flag (one flag per distinct word)."""
-        return self._per_document(distinct_flags)
-
     def _per_document(self, distinct_values: np.ndarray) -> np.ndarray:
-        """Per document: the sum of its words' values (one value per distinct word), in one
-        compiled pass (:func:`curation.kernels.distinct_sums`) instead of a per-word array and its
+        """Per document: the sum of its words' values (one value per distinct word; a flag counts
+        the words that have it), in one compiled pass (:func:`curation.kernels.distinct_sums`) instead of a per-word array and its
         cumulative sum each time."""
         from curation.kernels import distinct_sums
 
@@ -209,7 +205,7 @@ class TextBatch:
         has_letter = pc.match_substring_regex(distinct, "[A-Za-z]").to_numpy(zero_copy_only=False)
         undecided = np.flatnonzero(~has_letter & ~pc.string_is_ascii(distinct).to_numpy(zero_copy_only=False))
         has_letter[undecided] = [_HAS_ALPHA.search(w) is not None for w in distinct.take(undecided).to_pylist()]
-        return self._count_words(has_letter)
+        return self._per_document(has_letter)
 
     @cached_property
     def symbol_counts(self) -> np.ndarray:
@@ -228,7 +224,7 @@ class TextBatch:
         # Exact: only ASCII words lower() to an ASCII stop word (the one other character lowering to
         # ASCII is the Kelvin sign, to "k"; tested), and ascii_lower leaves other bytes as they are.
         stop = pc.is_in(pc.ascii_lower(self._words[1]), value_set=_STOP_WORDS)
-        return self._count_words(stop.to_numpy(zero_copy_only=False))
+        return self._per_document(stop.to_numpy(zero_copy_only=False))
 
     # --- word n-grams ---
 
