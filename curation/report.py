@@ -16,6 +16,7 @@ import pyarrow.parquet as pq
 from markdown_it import MarkdownIt
 
 from curation.budget import render_budget_markdown
+from curation.summary import format_redaction
 
 if TYPE_CHECKING:
     from curation.pipeline.result import RunResult
@@ -97,6 +98,8 @@ def render_markdown(result: RunResult, budget: dict[str, Any], images: dict[str,
         lines.append(f"| {st.stage} | {st.docs_in:,} | {st.docs_out:,} | {st.docs_in - st.docs_out:,} | "
                      f"{st.bytes_out / 1e6:,.2f} | {_num(st.tokens_out)} | {_num(st.tokens_dropped)} | "
                      f"{st.seconds:.2f} |")
+    if redaction := format_redaction(result.stages):
+        lines += ["", redaction]
     if s.get("notes"):
         lines += ["", "## Notes", ""] + [f"- {note}" for note in s["notes"]]
     lines += ["", "## Drops by reason", "", "| stage | reason | documents |", "|---|---|---:|"]

@@ -19,6 +19,11 @@ class StageStats:
     tokens_out: int | None = None  # known for the final stage (the shards)
     tokens_dropped: int | None = None  # counted on removed/ texts once the tokenizer exists
     seconds: float = 0.0  # summed over worker processes when several run the stage
+    # Its dropped documents whose text was redacted for removed/ (output.removed_text), and the time
+    # that took: the PII stage's work again, outside the stage's own seconds (a fifth of a run's CPU
+    # where dedup drops a third of the corpus).
+    redacted: int = 0
+    redact_seconds: float = 0.0
     reasons: Counter[str] = field(default_factory=Counter)
     counters: Counter[str] = field(default_factory=Counter)  # the stage's own, e.g. pii/entity/EMAIL_ADDRESS
 
@@ -46,6 +51,8 @@ class StageStats:
             self.bytes_in += other.bytes_in
         self.bytes_out += other.bytes_out
         self.seconds += other.seconds
+        self.redacted += other.redacted
+        self.redact_seconds += other.redact_seconds
         self.reasons.update(other.reasons)
         self.counters.update(other.counters)
 
@@ -87,6 +94,15 @@ def format_table(stages: list[StageStats]) -> str:
     ]
     lines.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(lines)
+
+
+def format_redaction(stages: list[StageStats]) -> str | None:
+    """The line saying what redacting removed/ texts cost, or None where nothing was redacted."""
+    redacted = sum(s.redacted for s in stages)
+    if not redacted:
+        return None
+    return (f"removed/ text: {redacted:,} dropped documents redacted in {sum(s.redact_seconds for s in stages):.2f} s "
+            f"beside the stages' seconds (output.removed_text: redacted; raw or none skips this)")
 
 
 def format_reasons(title: str, reasons: Counter[str]) -> str:

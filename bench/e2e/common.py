@@ -198,7 +198,9 @@ def curate_outcome(out: Path) -> dict[str, Any]:
     return {
         "pipeline_seconds": summary.get("seconds"),
         "stages": [{"stage": s["stage"], "docs_in": s["docs_in"], "docs_out": s["docs_out"],
-                    "seconds": round(s["seconds"], 3), "dropped": s.get("reasons") or {}} for s in summary["stages"]],
+                    "seconds": round(s["seconds"], 3), "redacted": s.get("redacted", 0),
+                    "redact_seconds": round(s.get("redact_seconds", 0.0), 3), "dropped": s.get("reasons") or {}}
+                   for s in summary["stages"]],
         "tokenizer": {k: summary["tokenizer"].get(k) for k in ("source", "seconds", "counter", "vocab_size",
                                                                 "holdout_bytes_per_token")},
         "kept_documents": manifest["total_documents"], "tokens": manifest["total_tokens"],

@@ -83,7 +83,11 @@ def record(stats: list[StageStats], steps: list[StepRecord], removed: RollingPar
     for stage_stats, step in zip(stats, steps):
         stage_stats.add_step(step)
         if step.dropped:
-            texts = guard.removed(step.dropped)
+            t0 = time.perf_counter()
+            texts, redacted = guard.removed(step.dropped)
+            if redacted:
+                stage_stats.redacted += redacted
+                stage_stats.redact_seconds += time.perf_counter() - t0
             removed.write(removed_table(step.dropped, texts, schema), utf8_bytes([t or "" for t in texts]))
 
 

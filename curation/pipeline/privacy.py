@@ -12,12 +12,17 @@ import dataclasses
 import functools
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from curation.config import PipelineConfig
 from curation.io.readers import QuarantineRecord
 from curation.registry import build_stage
 from curation.stage import Dropped
+
+
+class RemovedTexts(NamedTuple):
+    texts: list[str | None]
+    redacted: int  # how many of them the guard redacted (not the pii stage's own drops)
 
 
 @dataclass(frozen=True)
@@ -42,17 +47,18 @@ class TextGuard:
         if "redacted" in (self.removed_policy, self.quarantine_policy):
             _redactor(json.dumps(self.pii_params, sort_keys=True)).load()
 
-    def removed(self, dropped: list[Dropped]) -> list[str | None]:
+    def removed(self, dropped: list[Dropped]) -> RemovedTexts:
+        """The texts removed/ gets for ``dropped``, and how many of them were redacted here."""
         if self.removed_policy == "none":
-            return [None] * len(dropped)
+            return RemovedTexts([None] * len(dropped), 0)
         texts: list[str | None] = [d.doc.text for d in dropped]
         if self.removed_policy == "raw":
-            return texts
+            return RemovedTexts(texts, 0)
         # The pii stage's own drops (pii_density) already carry the redacted text.
         todo = [i for i, d in enumerate(dropped) if d.stage != "pii"]
         for i, text in zip(todo, self._redact([dropped[i].doc.text for i in todo])):
             texts[i] = text
-        return texts
+        return RemovedTexts(texts, len(todo))
 
     def quarantine(self, records: list[QuarantineRecord]) -> list[QuarantineRecord]:
         if self.quarantine_policy == "raw":

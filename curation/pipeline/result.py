@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from curation.stage import CounterGroup
-from curation.summary import StageStats, format_reasons, format_table
+from curation.summary import StageStats, format_reasons, format_redaction, format_table
 
 
 @dataclass
@@ -33,6 +33,7 @@ class RunResult:
         bpt = tok.get("holdout_bytes_per_token")
         lines = [
             format_table(self.stages),
+            *filter(None, [format_redaction(self.stages)]),
             "",
             format_reasons("quarantined (bad input)", self.quarantine_reasons),
             format_reasons("dropped (by stage/reason)", drops),

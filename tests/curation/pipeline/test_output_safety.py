@@ -176,13 +176,18 @@ def test_raw_text_only_behind_the_switch(tmp_path):
     values = injected_pii()
     config = small_config(stages=[{"length": {"min_words": 400}}, "dedup", "pii"],
                           output={"removed_text": "raw", "quarantine_text": "raw"})
-    run([str(SAMPLE)], tmp_path / "raw", config, progress=False)
+    raw = run([str(SAMPLE)], tmp_path / "raw", config, progress=False)
     assert leaks(tmp_path / "raw", values)  # the switch does what it says
+    assert not any(s.redacted or s.redact_seconds for s in raw.stages) and "removed/ text" not in raw.report()
     config = small_config(stages=[{"length": {"min_words": 400}}, "dedup", "pii"])
-    run([str(SAMPLE)], tmp_path / "default", config, progress=False)
+    default = run([str(SAMPLE)], tmp_path / "default", config, progress=False)
     assert leaks(tmp_path / "default", values) == []
     texts = pq.read_table(tmp_path / "default" / "removed", columns=["text"]).column("text").to_pylist()
     assert all(texts) and any("<EMAIL>" in t for t in texts)
+    # Every removed row was redacted by the guard (the pii stage dropped none here), and counted.
+    redacted = {s.stage: s.redacted for s in default.stages}
+    assert redacted["length"] > 0 and redacted["dedup"] > 0 and redacted["pii"] == 0
+    assert sum(redacted.values()) == len(texts)
 
 
 def test_quarantine_previews_are_redacted(tmp_path):

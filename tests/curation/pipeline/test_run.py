@@ -142,6 +142,9 @@ def test_quarantine_and_removed_are_accounted(sample_run):
     assert read["docs_in"] == read["docs_out"] + len(quarantine)
     assert length["docs_in"] == read["docs_out"]
     assert length["docs_in"] - length["docs_out"] == removed.num_rows == sum(length["reasons"].values())
+    # Their texts were redacted for removed/, timed apart from the stage's own seconds.
+    assert length["redacted"] == removed.num_rows and length["redact_seconds"] > 0
+    assert f"removed/ text: {removed.num_rows:,} dropped documents redacted in" in sample_run.report()
     assert length["docs_out"] == summary["total_documents"] + summary["heldout_documents"]
     assert length["tokens_dropped"] > 0 and length["tokens_out"] == summary["total_tokens"] + summary["heldout_tokens"]
 
