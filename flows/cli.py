@@ -121,7 +121,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def ready_to_run(args: argparse.Namespace, config: Any) -> None:
     """The command's own process, once a run's checks passed: where the run's partitions run in
-    this process (one partition, or one worker), load the first pass's chain now, as a pool
+    this process (one worker), load the first pass's chain now, as a pool
     worker's server does (what its first batch would load, with the same stages cached), so that
     :func:`~curation.pipeline.local.freeze_loaded` takes the models with the modules. :func:`main`
     paused the collector for a run's imports and loads (its full passes over the growing heap:
@@ -163,8 +163,8 @@ def end_after_exit_handlers() -> list[int]:
 
 
 def pool_config(argv: list[str]) -> PipelineConfig | None:
-    """The config of ``argv`` if it is a ``curate run`` whose inputs the config splits into several
-    partitions for several local workers (the pool's processes, not Ray's), else None: looked at
+    """The config of ``argv`` if it is a ``curate run`` of readable inputs on several local workers
+    (the pool's processes, not Ray's), else None: looked at
     before the CLI's own imports and checks, to start the workers' fork server beside them with
     the run's chain. A wrong answer changes when the server starts and what it preloads, never the
     run (an invalid command is refused later, with its reason)."""
@@ -193,7 +193,7 @@ def pool_config(argv: list[str]) -> PipelineConfig | None:
         config = load_config(args.config, run_overrides(args.text_field, args.id_field, args.tokenizer, args.preset))
     except Exception:  # noqa: BLE001 - the CLI reports a bad config itself
         return None
-    return config if partition_count(args.input, config.input.partition_bytes) > 1 else None
+    return config if partition_count(args.input, config.input.partition_bytes) > 0 else None
 
 
 def runs_flow(argv: list[str]) -> bool:

@@ -121,15 +121,11 @@ class PrefectRunner:
         max_tasks: most tasks per orchestrated phase (dedup's signature, band and shingle phases): a
             band partition of a small corpus is milliseconds of work and a Prefect task costs ~0.1 s,
             so consecutive pieces share a task.
-
-    Attributes:
-        inline: run every task in the flow's process, one after another (still task runs).
     """
 
     def __init__(self, progress: bool = False, max_tasks: int | None = None):
         self.progress = progress
         self.max_tasks = max_tasks or 4 * (os.cpu_count() or 1)
-        self.inline = False
 
     def _remote(self, fn: Callable[..., Any]) -> Callable[..., Any]:
         """``fn`` as a mapped task calls it: in the pool of a :class:`LocalTaskRunner`; as it is on
@@ -139,8 +135,6 @@ class PrefectRunner:
 
     def map(self, step: Step, fn: Callable[[int], Any], items: Sequence[int]) -> list[Any]:
         named = step_task.with_options(name=step.name, task_run_name=step.run_name.replace("{index}", "{item}"))
-        if self.inline:
-            return [named(fn, item) for item in items]
         return _gather(named.map(unmapped(self._remote(fn)), list(items)), step.name, self.progress)
 
     def call(self, step: Step, fn: Callable[[], Any]) -> Any:
@@ -151,8 +145,6 @@ class PrefectRunner:
             items = list(items)
             name = getattr(fn, "func", fn).__name__.strip("_").replace("_", "-")
             named = step_task.with_options(name=name, task_run_name=name)
-            if self.inline:  # one after another here anyway: one task for the phase
-                return named(functools.partial(call_each, fn), items) if items else []
             size = max(1, -(-len(items) // self.max_tasks))
             chunks = [items[i:i + size] for i in range(0, len(items), size)]
             done = _gather(named.map(unmapped(self._remote(functools.partial(call_each, fn))), chunks), name,
@@ -214,10 +206,6 @@ def _curate(input: list[str], output: str, config: PipelineConfig, fresh: bool, 
     with pipeline.locked(input, output, work_dir):
         plan = runner.call(Step("plan", "plan", pipeline.plan_run), functools.partial(
             pipeline.plan_run, input, output, config, fresh, work_dir, notes))
-        # One partition on the local pool: as in the library, nothing to share out, and the pool's
-        # workers would only cost their start (each loads the models again); the tasks run here. On
-        # Ray they still go to the cluster the user pointed at.
-        runner.inline = len(plan.partitions) == 1 and isinstance(FlowRunContext.get().task_runner, LocalTaskRunner)
         result = pipeline.execute(plan, runner, started, keep_intermediate)
     # Plot links that work from the Prefect UI's machine: the published URL, or the local folder.
     base = result.published_to.rstrip("/") if result.published_to else "file://" + str(result.output_dir.resolve())

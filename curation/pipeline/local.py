@@ -233,8 +233,8 @@ def warm_pool(inputs: Sequence[str], config: PipelineConfig, workers: int | None
               ) -> ProcessPoolExecutor | None:
     """A pool of ``workers`` processes for a run of ``config`` over ``inputs``, as many as its first
     pass has partitions starting (in a thread: a forked one waits for its server's preload, ~2 s)
-    and warming up (:func:`warm_up`) while the caller does work of its own; None where the run has
-    one partition (it runs in the caller's process, as :func:`run` does) or one worker.
+    and warming up (:func:`warm_up`) while the caller does work of its own; None where the run
+    runs in the caller's process (:func:`first_pass_workers`).
 
     A Prefect flow run spends ~1.5 s importing Prefect and creating the flow run before its first
     task, on one core: the pool's start overlaps that instead of following it.
@@ -250,11 +250,19 @@ def warm_pool(inputs: Sequence[str], config: PipelineConfig, workers: int | None
 
 def first_pass_workers(inputs: Sequence[str], config: PipelineConfig, workers: int | None = None) -> int:
     """How many pool workers a local run's first pass keeps busy: as many as it has partitions, up
-    to ``workers`` (default: the cores); 0 where it runs in the caller's process (one partition or
-    one worker), as :func:`run` and the flow's process pool do."""
+    to ``workers`` (default: the cores); 0 where it runs in the caller's process (one worker, or one
+    partition where workers would be spawned), as :func:`run` and the flow's process pool do.
+
+    One partition has nothing to share out, yet on a worker forked from the server that started
+    beside the command (:func:`start_pool_server`) its chain loads while the command imports (and
+    imports Prefect), where in the command's process the two followed each other on one core: the
+    bundled sample's Prefect run 10.56 -> 10.14 s (8.47 -> 7.32 s with a given tokenizer), the
+    library's unchanged, for ~2 CPU-s more on the idle core (bench/README.md, issue 17)."""
     workers = workers or os.cpu_count() or 1
     partitions = partition_count(inputs, config.input.partition_bytes)
-    return 0 if workers < 2 or partitions < 2 else min(workers, partitions)
+    if partitions == 1 and pool_context().get_start_method() != "forkserver":
+        return 0  # a spawned worker would import and load from nothing, after the command's start
+    return 0 if workers < 2 or partitions < 1 else min(workers, partitions)
 
 
 def partition_count(inputs: Sequence[str], partition_bytes: int) -> int:
@@ -352,8 +360,8 @@ def run(inputs: list[str], output_dir: str | Path, config: PipelineConfig | None
     progress = sys.stderr.isatty() if progress is None else progress
     with locked(inputs, output_dir, work_dir):
         plan = plan_run(inputs, output_dir, config, fresh, work_dir, notes)
-        # One partition: nothing to share out, and spawning workers would only cost their start.
-        workers = workers if len(plan.partitions) > 1 else 1
+        if len(plan.partitions) == 1 and pool_context().get_start_method() != "forkserver":
+            workers = 1  # nothing to share out, and a spawned worker would load everything again
         if workers > 1:
             start_pool_server(plan.config)  # preloading this run's chain (none if curate run started it)
         with LocalRunner(workers, progress) as runner:

@@ -339,7 +339,7 @@ def test_iter_texts_keeps_the_chosen_documents_in_order(tmp_path):
 def test_a_warm_pool_starts_its_workers_with_the_first_steps_stages_loaded(tmp_path):
     """``warm_pool``: for a run of several partitions, every worker has built (and run once) the
     stages the first step builds, under the key that step looks them up by, and loaded the redactor
-    of dropped text, before any task; none for a run of one partition or one worker. A warm-up that
+    of dropped text, before any task; one for a run of one partition, none on one worker. A warm-up that
     fails leaves a working pool (the step reports the error, in its own context)."""
     import multiprocessing
 
@@ -347,7 +347,7 @@ def test_a_warm_pool_starts_its_workers_with_the_first_steps_stages_loaded(tmp_p
     from curation.config import PipelineConfig
     from curation.io.readers import resolve_inputs
     from curation.partition import partition_inputs
-    from curation.pipeline.local import warm_pool, warm_up
+    from curation.pipeline.local import first_pass_workers, warm_pool, warm_up
 
     from helpers import sample_slice, warm_state
 
@@ -357,7 +357,7 @@ def test_a_warm_pool_starts_its_workers_with_the_first_steps_stages_loaded(tmp_p
     data = [str(sample_slice(tmp_path / "slice.jsonl", 1000))]
     config = PipelineConfig.model_validate({"input": {"partition_bytes": 1 << 20}})  # the default chain
     fill_default_model(config)
-    assert warm_pool(data, small_config(), 2) is None  # one partition: runs in the caller
+    assert first_pass_workers(data, small_config(), 2) == 1  # one partition: one forked worker
     assert warm_pool(data, config, 1) is None
     pool = warm_pool(data, config, 2)
     assert pool is not None
