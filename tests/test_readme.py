@@ -201,8 +201,8 @@ def test_every_readme_command_runs(ran):
     # The same bytes whatever runs the default chain: Ray, the library, a served deployment.
     library = fingerprint(checkout / "out-library")
     assert fingerprint(checkout / "out-ray") == library
-    # The sample is one partition, yet `--runner ray` ran its tasks on Ray's workers, not inline in the
-    # flow as the local process pool does: the runner the user chose.
+    # The sample is one partition, and `--runner ray` ran its tasks on Ray's workers, not in the
+    # flow's process: the runner the user chose.
     logs = "".join(f.read_text(errors="replace") for f in RAY_TEMP[checkout].glob("**/logs/worker-*.out"))
     assert ":task_name:filter-partition" in logs and ":task_name:late-partition" in logs
     assert fingerprint(checkout / "out-served") == library
