@@ -260,9 +260,14 @@ def first_pass_workers(inputs: Sequence[str], config: PipelineConfig, workers: i
     library's unchanged, for ~2 CPU-s more on the idle core (bench/README.md, issue 17)."""
     workers = workers or os.cpu_count() or 1
     partitions = partition_count(inputs, config.input.partition_bytes)
-    if partitions == 1 and pool_context().get_start_method() != "forkserver":
-        return 0  # a spawned worker would import and load from nothing, after the command's start
-    return 0 if workers < 2 or partitions < 1 else min(workers, partitions)
+    return 0 if runs_in_caller(partitions, workers) else min(workers, partitions)
+
+
+def runs_in_caller(partitions: int, workers: int) -> bool:
+    """Whether a local run of ``partitions`` on ``workers`` runs in the caller's process: one worker,
+    or one partition where pool workers are spawned (they would import and load everything from
+    nothing, after the caller's start, where a forked one has its server's preload)."""
+    return workers < 2 or partitions < 1 or (partitions == 1 and pool_context().get_start_method() != "forkserver")
 
 
 def partition_count(inputs: Sequence[str], partition_bytes: int) -> int:
@@ -360,8 +365,8 @@ def run(inputs: list[str], output_dir: str | Path, config: PipelineConfig | None
     progress = sys.stderr.isatty() if progress is None else progress
     with locked(inputs, output_dir, work_dir):
         plan = plan_run(inputs, output_dir, config, fresh, work_dir, notes)
-        if len(plan.partitions) == 1 and pool_context().get_start_method() != "forkserver":
-            workers = 1  # nothing to share out, and a spawned worker would load everything again
+        if runs_in_caller(len(plan.partitions), workers):
+            workers = 1
         if workers > 1:
             start_pool_server(plan.config)  # preloading this run's chain (none if curate run started it)
         with LocalRunner(workers, progress) as runner:

@@ -178,8 +178,8 @@ class TextBatch:
 
     def _per_document(self, distinct_values: np.ndarray) -> np.ndarray:
         """Per document: the sum of its words' values (one value per distinct word; a flag counts
-        the words that have it), in one compiled pass (:func:`curation.kernels.distinct_sums`) instead of a per-word array and its
-        cumulative sum each time."""
+        the words that have it), in one compiled pass (:func:`curation.kernels.distinct_sums`)
+        instead of a per-word array and its cumulative sum each time."""
         from curation.kernels import distinct_sums
 
         return distinct_sums(self._words[0], self.word_offsets, distinct_values)
